@@ -1,0 +1,66 @@
+# geonb: two commands do all the set-up on a fresh machine.
+#   make reproduce   create .venv, install, make the offline data available, run the main job
+#   make test        the same set-up, then the whole test gate (what CI runs)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# The virtual environment is cached outside the clone, keyed by the dependency lists, and linked as .venv.
+DEPS_KEY = $(shell { grep -E '^(requirements|dev_requirements) *=' settings.ini; echo '$(TORCH_PINS)'; } | sha256sum | cut -c1-16)
+VENV_CACHE ?= $(HOME)/.cache/geonb
+VENV := .venv
+BIN := $(VENV)/bin
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: setup data test reproduce lint-nbs clean
+
+setup:
+	@target="$(VENV_CACHE)/venv-$(DEPS_KEY)"; \
+	if [ -d $(VENV) ] && [ ! -L $(VENV) ]; then target=$(VENV); fi; \
+	if [ ! -f "$$target/.geonb-complete" ]; then \
+	  echo ">> creating the environment in $$target (torch installs from local disk where available)"; \
+	  rm -rf "$$target"; $(PYTHON) -m venv "$$target"; \
+	  "$$target/bin/pip" install -q --upgrade pip; \
+	  "$$target/bin/pip" install -q $(TORCH_PINS); \
+	  "$$target/bin/pip" install -q -e '.[dev]'; \
+	  touch "$$target/.geonb-complete"; \
+	fi; \
+	if [ "$$target" != "$(VENV)" ]; then ln -sfn "$$target" $(VENV); fi; \
+	$(BIN)/pip install -q --no-deps -e . 2>&1 | grep -v -i -E 'warning|^ *!!|^ *\*|^$$' || true; \
+	$(BIN)/python -c "import geonb, torch; print('>> geonb', geonb.__version__, 'from', geonb.__file__, '| torch', torch.__version__)"
+
+# Fashion-MNIST, the default real dataset, comes from Debian's dataset-fashion-mnist package.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo ">> Fashion-MNIST: /usr/share/datasets/fashion-mnist"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+	  echo ">> Fashion-MNIST not installed and apt-get unavailable: it will be downloaded where allowed, see data/README.md"; \
+	fi
+
+# The gate: notebooks clean, library in sync with notebooks, every notebook runs, then pytest.
+lint-nbs:
+	@$(BIN)/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- nbs)" ]; then echo "nbdev_clean changed notebooks; run nbdev_clean and commit:"; git status --short -- nbs; exit 1; fi
+	@$(BIN)/nbdev_export
+	@if [ -n "$$(git status --porcelain -- geonb)" ]; then echo "geonb/ is out of sync with nbs/; run nbdev_export and commit:"; git status --short -- geonb; exit 1; fi
+	@$(BIN)/python tools/readme.py --check
+	@echo ">> notebooks clean, library and README in sync"
+
+test: setup data lint-nbs
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest tests/ -q
+
+# The main job. Until the reproduction runner exists it is the reference baseline run:
+# the small CNN on full Fashion-MNIST for 5 epochs, executed through papermill into reports/runs/.
+reproduce: setup data
+	@run="reports/runs/baseline/fashion-cnn-$$(date -u +%Y%m%d-%H%M%S)"; mkdir -p "$$run"; \
+	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) $(BIN)/papermill -k python3 --progress-bar \
+	  nbs/experiments/baseline.ipynb "$$run/baseline.ipynb" -p dataset fashion -p epochs 5 -p model cnn -p out_dir "$$PWD/$$run"; \
+	echo ">> run bundle: $$run"; $(BIN)/python -c "import json,sys; m=json.load(open('$$run/manifest.json')); print(json.dumps(m['results'], indent=2))"
+
+clean:
+	rm -rf reports/runs/* _docs _proc
