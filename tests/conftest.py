@@ -1,0 +1,66 @@
+"""Shared fixtures: small dataset files written in the official formats, and helpers to run commands."""
+import gzip, hashlib, os, pickle, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geonb.data import write_idx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(*args, timeout=600, **kw):
+    "Run a command from the repo root with one torch thread; returns CompletedProcess (never raises)."
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1', **kw.pop('env', {})}
+    return subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def _images(rng, n, *shape):
+    return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+
+
+@pytest.fixture
+def idx_root(tmp_path):
+    "MNIST (torchvision raw layout, gzipped) and EMNIST balanced (plain) fixtures."
+    rng = np.random.default_rng(0)
+    raw = tmp_path/'MNIST'/'raw'; raw.mkdir(parents=True)
+    for split, n in (('train', 30), ('t10k', 10)):
+        write_idx(raw/f'{split}-images-idx3-ubyte.gz', _images(rng, n, 28, 28))
+        write_idx(raw/f'{split}-labels-idx1-ubyte.gz', np.arange(n) % 10)
+    em = tmp_path/'emnist'; em.mkdir()
+    for split, n in (('train', 47), ('test', 20)):
+        write_idx(em/f'emnist-balanced-{split}-images-idx3-ubyte', _images(rng, n, 28, 28))
+        write_idx(em/f'emnist-balanced-{split}-labels-idx1-ubyte', np.arange(n) % 47)
+    return tmp_path
+
+
+def cifar_py_batch(path, n, rng):
+    "A CIFAR-10 python batch as the official files hold it (a pickled dict with bytes keys)."
+    d = {b'batch_label': b'fixture', b'labels': [int(i % 10) for i in range(n)],
+         b'data': _images(rng, n, 3072), b'filenames': [b'x.png'] * n}
+    path.write_bytes(pickle.dumps(d, protocol=2))
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cifar_bin_root(tmp_path):
+    rng = np.random.default_rng(1)
+    d = tmp_path/'cifar-10-batches-bin'; d.mkdir()
+    for name, n in [*((f'data_batch_{i}', 4) for i in range(1, 6)), ('test_batch', 5)]:
+        rec = np.concatenate([(np.arange(n) % 10)[:, None].astype(np.uint8), _images(rng, n, 3072)], axis=1)
+        (d/f'{name}.bin').write_bytes(rec.tobytes())
+    return tmp_path
+
+
+@pytest.fixture
+def medmnist_root(tmp_path):
+    rng = np.random.default_rng(2)
+    d = tmp_path/'medmnist'; d.mkdir()
+    arrays = {}
+    for split, n in (('train', 16), ('val', 8), ('test', 8)):
+        arrays[f'{split}_images'] = _images(rng, n, 28, 28, 3)
+        arrays[f'{split}_labels'] = (np.arange(n) % 8).reshape(n, 1).astype(np.uint8)
+    np.savez(d/'bloodmnist.npz', **arrays)
+    return tmp_path
