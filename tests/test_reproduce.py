@@ -1,0 +1,106 @@
+"""`geonb reproduce` and `geonb card`: a tiny card end to end, failures, bad parameters, tampering."""
+import json, os, re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, run
+
+TINY = '''import os, signal
+from geonb.runs import RunBundle
+if mode == "raise": raise ValueError("planned failure")
+if mode == "die": os.kill(os.getpid(), signal.SIGKILL)
+bundle = RunBundle(out_dir, params=dict(mode=mode, value=value, seed=seed), seed=seed)
+bundle.finish(dict(score=value + seed / 100))'''
+
+
+def tiny_card(tmp_path, runs, claims=()):
+    "A card whose notebook writes a bundle with one score, raises, or kills its own kernel."
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('mode: str = "ok"  # ok, raise or die\nvalue: float = 0.5  # the score to report\n'
+                                       'seed: int = 0  # seed\nout_dir: str = ""  # run folder')
+    params.metadata['tags'] = ['parameters']
+    nb.cells = [params, nbformat.v4.new_code_cell(TINY)]
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, tmp_path/'tiny.ipynb')
+    card = tmp_path/'cards'/'tiny'; card.mkdir(parents=True)
+    (card/'card.yaml').write_text(yaml.safe_dump(dict(
+        title='Tiny card', notebook=str(tmp_path/'tiny.ipynb'), summary='A test card.', baseline_run='base',
+        metrics=[dict(run='main', key='score', dataset='none', type='score')],
+        claims=list(claims) or [dict(claim='score', value=0.5, protocol='made up', run='main', key='score', source='test')])))
+    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0, 1], runs=runs)))
+    return card
+
+
+def reproduce(tmp_path, *args):
+    env = {'GEONB_CARDS': str(tmp_path/'cards'), 'GEONB_RUNS': str(tmp_path/'runs')}
+    return run(BIN/'geonb', 'reproduce', '--profile', 'smoke', *args, env=env)
+
+
+def test_tiny_card_end_to_end(tmp_path):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    r = reproduce(tmp_path, 'tiny')
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = (card/'README.md').read_text()
+    assert 'model-index' in text and '50.50% ± 0.71 (n=2)' in text and '25.50% ± 0.71 (n=2)' in text
+    from huggingface_hub import ModelCard
+    assert ModelCard.load(card/'README.md').data.eval_results[0].metric_value == pytest.approx(0.505)
+    sessions = list((tmp_path/'runs'/'tiny').iterdir())
+    info = json.loads((sessions[0]/'session.json').read_text())
+    assert sorted((x['run'], x['seed'], x['status']) for x in info['runs']) == [('base', 0, 'complete'), ('base', 1, 'complete'), ('main', 0, 'complete'), ('main', 1, 'complete')]
+    assert (sessions[0]/'main-seed0'/'main.ipynb').exists()  # the executed notebook beside its bundle
+    assert 'tiny' in (tmp_path/'index.md').read_text()
+
+
+def test_failing_and_dead_runs_are_recorded_and_the_rest_go_on(tmp_path):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'broken': {'mode': 'raise'}, 'dead': {'mode': 'die'}})
+    r = reproduce(tmp_path, 'tiny')
+    assert r.returncode == 1
+    assert 'ValueError: planned failure' in r.stdout and 'the kernel died' in r.stdout
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    failed = json.loads((session/'broken-seed0'/'manifest.json').read_text())
+    assert failed['status'] == 'failed' and 'planned failure' in failed['error']
+    assert (session/'broken-seed0'/'broken.ipynb').exists()  # the executed copy is kept
+    assert json.loads((session/'dead-seed1'/'manifest.json').read_text())['status'] == 'failed'
+    assert (card/'README.md').exists() and 'did not finish' in (card/'README.md').read_text()
+
+
+@pytest.mark.parametrize('runs, message', [
+    ({'main': {'valu': 0.5}}, "card tiny, run main: unknown parameter 'valu'; accepted keys: ['mode', 'out_dir', 'seed', 'value']"),
+    ({'main': {'value': 'high'}}, "card tiny, run main: parameter 'value' must be float, found 'high' (str)"),
+    ({'main': {'seed': 3}}, "'seed' is set by the runner"),
+])
+def test_bad_parameters_fail_before_any_kernel(tmp_path, runs, message):
+    tiny_card(tmp_path, runs)
+    r = reproduce(tmp_path, 'tiny')
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path/'runs').exists()
+
+
+def test_unknown_card_and_dry_run(tmp_path):
+    tiny_card(tmp_path, {'main': {'value': 0.5}})
+    r = reproduce(tmp_path, 'nope')
+    assert r.returncode == 2 and "unknown card(s) ['nope']; registered cards: ['tiny']" in r.stderr
+    r = reproduce(tmp_path, '--dry-run')
+    assert r.returncode == 0 and '[2/2] tiny/main seed=1' in r.stdout and not (tmp_path/'runs').exists()
+
+
+def test_tampered_bundle_is_refused(tmp_path):
+    tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny').returncode == 0
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    for folder in session.iterdir():
+        if folder.is_dir(): (folder/'results.json').write_text('{"score": 0.99}')
+    r = run(BIN/'geonb', 'card', 'render', session, env={'GEONB_CARDS': str(tmp_path/'cards')})
+    assert r.returncode == 2 and 'no run finished with a verifying manifest' in r.stderr
+
+
+def test_committed_cards_have_no_unrendered_fields():
+    field = re.compile(r'\{\{|\{%|\{[A-Za-z_][\w.]*(\[[^\]]*\])?\}')
+    pages = [*ROOT.glob('reports/cards/*/README.md'), ROOT/'reports'/'index.md']
+    for page in pages:
+        if page.exists():
+            hit = field.search(page.read_text())
+            assert hit is None, f'{page}: unrendered template field {hit.group(0)!r}'
