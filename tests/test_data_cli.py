@@ -97,3 +97,8 @@ def test_missing_and_unknown_are_typed(tmp_path):
 def test_data_list():
     r = run(BIN/'geonb', 'data', 'list')
     assert r.returncode == 0 and 'fashion' in r.stdout and 'bloodmnist' in r.stdout
+
+
+def test_info_wrong_channel_count():
+    r, _ = info('fashion', '--channels', '3')
+    assert r.returncode == 2 and "dataset 'fashion' has 1 channel(s), but 3 were requested" in r.stderr
