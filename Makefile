@@ -54,13 +54,11 @@ test: setup data lint-nbs
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest tests/ -q
 
-# The main job. Until the reproduction runner exists it is the reference baseline run:
-# the small CNN on full Fashion-MNIST for 5 epochs, executed through papermill into reports/runs/.
+# The main job: every registered card's quick profile (offline real data), executed through papermill
+# into reports/runs/<card>/<run-id>/, then the cards and reports/index.md are rendered from the bundles.
+PROFILE ?= quick
 reproduce: setup data
-	@run="reports/runs/baseline/fashion-cnn-$$(date -u +%Y%m%d-%H%M%S)"; mkdir -p "$$run"; \
-	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) $(BIN)/papermill -k python3 --progress-bar \
-	  nbs/experiments/baseline.ipynb "$$run/baseline.ipynb" -p dataset fashion -p epochs 5 -p model cnn -p out_dir "$$PWD/$$run"; \
-	echo ">> run bundle: $$run"; $(BIN)/python -c "import json,sys; m=json.load(open('$$run/manifest.json')); print(json.dumps(m['results'], indent=2))"
+	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) $(BIN)/geonb reproduce --profile $(PROFILE) $(CARDS)
 
 clean:
 	rm -rf reports/runs/* _docs _proc
