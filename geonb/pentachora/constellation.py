@@ -13,8 +13,7 @@ from torch import nn
 from ..core import GeonbError
 
 # %% auto #0
-__all__ = ['ConstellationError', 'default_num_pairs', 'BatchedPentachoronConstellation', 'route', 'group_log_probs',
-           'pair_class_log_probs', 'RoseDiagnosticHead']
+__all__ = ['ConstellationError', 'default_num_pairs', 'BatchedPentachoronConstellation', 'RoseDiagnosticHead']
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #e56e16c1
 class ConstellationError(GeonbError, ValueError):
@@ -59,7 +58,7 @@ class BatchedPentachoronConstellation(nn.Module):
         return mlp
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #6570f75e
-def route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
+def _route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
     "Vertex routing of z (B, D): similarities, coherence, gate and log vertex probabilities, each per pair."
     if z.ndim != 2 or z.shape[1] != self.dim:
         raise ConstellationError(f"z: expected shape (B, {self.dim}), found {tuple(z.shape)}")
@@ -71,20 +70,20 @@ def route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
     log_pi = (gate[..., None] * (a_d + a_s) / (2 * tau)).log_softmax(-1)
     return dict(dispatch=a_d, special=a_s, coherence=coherence, gate=gate, log_vertex_probs=log_pi)
 
-BatchedPentachoronConstellation.route = route
+BatchedPentachoronConstellation.route = _route
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #486c9be3
-def group_log_probs(self: BatchedPentachoronConstellation, z: torch.Tensor) -> torch.Tensor:
+def _group_log_probs(self: BatchedPentachoronConstellation, z: torch.Tensor) -> torch.Tensor:
     "Within-group class log-probabilities, (B, C) in class order."
     parts = [head(z).log_softmax(-1) for head in self.group_heads]
     return torch.cat(parts, -1)[:, self.class_order]
 
-def pair_class_log_probs(self: BatchedPentachoronConstellation, log_pi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def _pair_class_log_probs(self: BatchedPentachoronConstellation, log_pi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     "Per-pair class log-probabilities log π(vertex(c)) + log p(c | group), (B, P, C)."
     return log_pi[..., self.vertex_map] + self.group_log_probs(z)[:, None]
 
-BatchedPentachoronConstellation.group_log_probs = group_log_probs
-BatchedPentachoronConstellation.pair_class_log_probs = pair_class_log_probs
+BatchedPentachoronConstellation.group_log_probs = _group_log_probs
+BatchedPentachoronConstellation.pair_class_log_probs = _pair_class_log_probs
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #d9a466a8
 def _constellation_forward(self: BatchedPentachoronConstellation, z: torch.Tensor):

@@ -14,8 +14,8 @@ from ..core import GeonbError
 
 # %% auto #0
 __all__ = ['EDGE_KERNELS', 'EncoderError', 'image_side', 'frequency_branches', 'init_edge_kernels', 'PentaFreqExtractor',
-           'PentachoronCrossAttention', 'forward_per_vertex', 'PentachoronOpinionFusion', 'soft_weights',
-           'PentaFreqEncoderV2', 'count_parameters']
+           'PentachoronCrossAttention', 'PentachoronOpinionFusion', 'soft_weights', 'PentaFreqEncoderV2',
+           'count_parameters']
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #d69feb3a
 class EncoderError(GeonbError, ValueError):
@@ -116,7 +116,7 @@ class PentachoronCrossAttention(nn.Module):
         return self.attn(vertices, vertices, vertices, attn_mask=mask, need_weights=False)[0]
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #40cae57b
-def forward_per_vertex(self: PentachoronCrossAttention, vertices: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+def _forward_per_vertex(self: PentachoronCrossAttention, vertices: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
     "The upstream form: one attention call per vertex, concatenated."
     outs = []
     for i in range(vertices.shape[1]):
@@ -124,7 +124,7 @@ def forward_per_vertex(self: PentachoronCrossAttention, vertices: torch.Tensor, 
         outs.append(self.attn(vertices[:, i:i + 1], vertices, vertices, attn_mask=mask, need_weights=False)[0])
     return torch.cat(outs, 1)
 
-PentachoronCrossAttention.forward_per_vertex = forward_per_vertex
+PentachoronCrossAttention.forward_per_vertex = _forward_per_vertex
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #cbf7ab42
 class PentachoronOpinionFusion(nn.Module):
