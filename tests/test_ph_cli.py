@@ -5,7 +5,7 @@ import pytest
 
 from geonb.ph.trainer import ph_train_cli
 from geonb.runs import read_bundle
-from conftest import run
+from conftest import BIN, run
 
 CALL = "from geonb.ph.trainer import ph_train_cli; raise SystemExit(ph_train_cli())"
 
@@ -47,3 +47,10 @@ def test_bad_values_exit_2_with_one_line(args, message):
 def test_missing_dataset_files_are_a_clear_error(tmp_path):
     r = run(sys.executable, '-c', CALL, '--dataset', 'mnist', '--epochs', '1', env={'GEONB_DATA': str(tmp_path), 'HOME': str(tmp_path)}, timeout=120)
     assert r.returncode == 2 and 'Traceback' not in r.stderr and 'mnist' in r.stderr.lower(), r.stderr
+
+
+def test_console_command_geonb_ph_train():
+    r = run(BIN/'geonb', 'ph-train', '--dataset', 'digits', '--gap-threshold', '-1')
+    assert r.returncode == 2 and 'geonb ph-train: error:' in r.stderr and 'Traceback' not in r.stderr
+    r = run(BIN/'geonb', 'ph-train', '--help')
+    assert r.returncode == 0 and '--gap-threshold' in r.stdout
