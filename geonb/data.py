@@ -19,7 +19,7 @@ __all__ = ['DATASETS', 'SYSTEM_DIRS', 'FASHION_CLASSES', 'EMNIST_BALANCED_CLASSE
            'MEDMNIST_2D', 'DatasetError', 'UnknownDatasetError', 'DatasetNotFoundError', 'CorruptDatasetError',
            'InputError', 'Split', 'Dataset', 'DatasetSpec', 'register_dataset', 'data_home', 'search_dirs', 'read_idx',
            'write_idx', 'read_medmnist_npz', 'resize', 'load_dataset', 'check_images', 'check_labels', 'dataset_info',
-           'epoch_permutation', 'batch_indices', 'iterate_batches', 'Normalizer', 'stratified_subset',
+           'epoch_permutation', 'batch_indices', 'take', 'iterate_batches', 'Normalizer', 'stratified_subset',
            'with_validation']
 
 # %% ../nbs/01_data.ipynb #265e251f
@@ -521,10 +521,14 @@ def batch_indices(n: int, batch_size: int, seed: int | None = None, epoch: int =
     return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
 
 # %% ../nbs/01_data.ipynb #13e0d7cb
+def take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    "Rows `idx` of `x` (a gather along the first axis)."
+    return torch.index_select(x, 0, idx)
+
 def iterate_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int | None = None,
                     epoch: int = 0, drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     "Yield (images, labels) batches as tensor slices."
-    for idx in batch_indices(len(labels), batch_size, seed, epoch, drop_last): yield images[idx], labels[idx]
+    for idx in batch_indices(len(labels), batch_size, seed, epoch, drop_last): yield take(images, idx), take(labels, idx)
 
 # %% ../nbs/01_data.ipynb #b77ef8d6
 class Normalizer(torch.nn.Module):
@@ -544,15 +548,15 @@ class Normalizer(torch.nn.Module):
 def stratified_subset(split: Split, per_class: int | None = None, fraction: float | None = None, seed: int = 0) -> tuple[Split, Split]:
     "Split off a seeded, stratified part of `split`: (the part, the rest)."
     g = torch.Generator().manual_seed(seed)
-    take, rest = [], []
+    part, rest = [], []
     for c in torch.unique(split.labels):
         idx = torch.nonzero(split.labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
         k = per_class if per_class is not None else int(round(len(idx) * fraction))
-        take.append(idx[:k]); rest.append(idx[k:])
-    take, rest = torch.cat(take).sort().values, torch.cat(rest).sort().values
+        part.append(idx[:k]); rest.append(idx[k:])
+    part, rest = torch.cat(part).sort().values, torch.cat(rest).sort().values
     pick = lambda i: Split(split.images[i], split.labels[i])
-    return pick(take), pick(rest)
+    return pick(part), pick(rest)
 
 # %% ../nbs/01_data.ipynb #04e6ab83
 def with_validation(ds: Dataset, fraction: float = 0.1, seed: int = 0) -> Dataset:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .core import Config, ConfigError, GeonbError, atomic_path, atomic_write, check_choice, get_device, sha256_file
-from .data import Dataset, Normalizer, batch_indices
+from .data import Dataset, Normalizer, batch_indices, take
 from .runs import RunBundle
 
 # %% auto #0
@@ -271,7 +271,7 @@ def run_epoch(self: Learner, bar) -> dict:
     sums = self._epoch_sums
     for i in range(self.batch_in_epoch, len(batches)):
         idx = batches[i]
-        m = self.train_step(train.images[idx], train.labels[idx])
+        m = self.train_step(take(train.images, idx), take(train.labels, idx))
         self.step, self.batch_in_epoch = self.step + 1, i + 1
         if m is not None:
             for k, v in m.items(): sums[k] = sums.get(k, 0.0) + (v * m['n'] if k not in ('correct', 'n') else v)
