@@ -220,7 +220,8 @@ def _card_body(card: Card, col: dict) -> list[str]:
 def _check_round_trip(path: Path, data):
     "Raise `CardError` unless the card at `path` parses back to the eval results in `data`."
     from huggingface_hub import ModelCard
-    key = lambda evals: [(e.dataset_type, e.metric_type, e.metric_value) for e in evals or []]
+    # model-index groups results by dataset, so the order can change on the way back: compare as sorted lists
+    key = lambda evals: sorted((e.dataset_type, e.metric_type, e.metric_name or '', e.metric_value) for e in evals or [])
     if key(ModelCard.load(path).data.eval_results) != key(data.eval_results):
         raise CardError(f"{path}: the rendered card does not parse back to the same results")
 
