@@ -182,8 +182,8 @@ def state(self: Learner) -> tuple[dict, dict]:
     "Everything needed to resume: (tensors, JSON-able scalars)."
     opt_t, opt_meta = _flatten_optimizer(self.opt)
     rng_t, rng_s = _rng_state()
-    tensors = {**{f'model.{k}': v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-               **{k: v.detach().cpu().clone() for k, v in opt_t.items()}, **rng_t}
+    tensors = {**{f'model.{k}': v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in self.model.state_dict().items()},
+               **{k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in opt_t.items()}, **rng_t}
     scalars = dict(step=self.step, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, lr_scale=self.lr_scale,
                    rollbacks_in_row=self.rollbacks_in_row, history=self.history, optimizer=opt_meta, rng=rng_s,
                    config=self.config.to_dict())
