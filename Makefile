@@ -6,14 +6,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # The virtual environment is cached outside the clone, keyed by the dependency lists, and linked as .venv.
-DEPS_KEY = $(shell { grep -E '^(requirements|dev_requirements) *=' settings.ini; echo '$(TORCH_PINS)'; } | sha256sum | cut -c1-16)
+DEPS_KEY = $(shell { grep -E '^(requirements|dev_requirements|app_requirements) *=' settings.ini; echo '$(TORCH_PINS)'; } | sha256sum | cut -c1-16)
 VENV_CACHE ?= $(HOME)/.cache/geonb
 VENV := .venv
 BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup data test reproduce lint-nbs clean
+.PHONY: setup data browser test reproduce lint-nbs clean
 
 setup:
 	@target="$(VENV_CACHE)/venv-$(DEPS_KEY)"; \
@@ -23,7 +23,7 @@ setup:
 	  rm -rf "$$target"; $(PYTHON) -m venv "$$target"; \
 	  "$$target/bin/pip" install -q --upgrade pip; \
 	  "$$target/bin/pip" install -q $(TORCH_PINS); \
-	  "$$target/bin/pip" install -q -e '.[dev]'; \
+	  "$$target/bin/pip" install -q -e '.[dev,app]'; \
 	  touch "$$target/.geonb-complete"; \
 	fi; \
 	if [ "$$target" != "$(VENV)" ]; then ln -sfn "$$target" $(VENV); fi; \
@@ -41,6 +41,14 @@ data:
 	  echo ">> Fashion-MNIST not installed and apt-get unavailable: it will be downloaded where allowed, see data/README.md"; \
 	fi
 
+# The explorer app's browser test drives Debian's chromium (never a browser downloaded by a test tool).
+browser:
+	@if command -v chromium >/dev/null; then echo ">> chromium: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo ">> installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo ">> chromium not installed: the browser test will be skipped"; fi
+
 # The gate: notebooks clean, library in sync with notebooks, every notebook runs, then pytest.
 lint-nbs:
 	@$(BIN)/nbdev_clean
@@ -50,7 +58,7 @@ lint-nbs:
 	@$(BIN)/python tools/readme.py --check
 	@echo ">> notebooks clean, library and README in sync"
 
-test: setup data lint-nbs
+test: setup data browser lint-nbs
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest tests/ -q
 

@@ -1,0 +1,35 @@
+"""Every experiment notebook keeps the papermill contract of DESIGN.md, and the README links it for Colab."""
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+
+from conftest import ROOT
+
+EXPERIMENTS = sorted((ROOT/'nbs'/'experiments').glob('*.ipynb'))
+
+
+def code_cells(nb_path):
+    return [c for c in json.loads(nb_path.read_text())['cells'] if c['cell_type'] == 'code']
+
+
+@pytest.mark.parametrize('nb', EXPERIMENTS, ids=lambda p: p.name)
+def test_colab_guard_then_one_documented_parameters_cell(nb):
+    cells = code_cells(nb)
+    first = ''.join(cells[0]['source'])
+    assert "'google.colab' in sys.modules" in first, 'the first code cell must be the guarded Colab install cell'
+    tagged = [i for i, c in enumerate(cells) if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    assert tagged == [1], f'exactly one parameters cell, right after the Colab cell; found at {tagged}'
+    params = papermill.inspect_notebook(str(nb))
+    assert {'seed', 'out_dir'} <= set(params), f'missing seed/out_dir in {sorted(params)}'
+    assert 'dataset' in params or 'datasets' in params or 'settings' in params
+    undocumented = [k for k, v in params.items() if not v['help'] or v['inferred_type_name'] == 'None']
+    assert not undocumented, f'parameters without `name: type = value  # help`: {undocumented}'
+    assert 'check_params(globals()' in ''.join(''.join(c['source']) for c in cells[2:5])
+
+
+@pytest.mark.parametrize('nb', EXPERIMENTS, ids=lambda p: p.name)
+def test_readme_has_an_open_in_colab_badge(nb):
+    readme = (ROOT/'README.md').read_text()
+    assert f'colab.research.google.com/github/geonb/geonb/blob/main/nbs/experiments/{nb.name}' in readme
