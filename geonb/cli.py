@@ -60,7 +60,11 @@ def _passthrough() -> dict:
     def ph_train(argv):
         from geonb.ph.trainer import ph_train_cli
         return ph_train_cli(argv)
-    return {'ph-train': ('train with the persistent-homology monitor (block 1x)', ph_train)}
+    def ska_explorer(argv):
+        from geonb.ska.explorer import explorer_cli
+        return explorer_cli(argv)
+    return {'ph-train': ('train with the persistent-homology monitor (block 1x)', ph_train),
+            'ska-explorer': ('the SKA Single Digit Explorer app on 127.0.0.1 (block 3x; needs geonb[app])', ska_explorer)}
 
 # %% ../nbs/99_cli.ipynb #afbc9a88
 def build_parser() -> argparse.ArgumentParser:
