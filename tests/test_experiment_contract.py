@@ -22,6 +22,9 @@ def test_colab_guard_then_one_documented_parameters_cell(nb):
     tagged = [i for i, c in enumerate(cells) if 'parameters' in c.get('metadata', {}).get('tags', [])]
     assert tagged == [1], f'exactly one parameters cell, right after the Colab cell; found at {tagged}'
     params = papermill.inspect_notebook(str(nb))
+    declared = [l.split(':')[0].split('=')[0].strip() for l in ''.join(cells[1]['source']).splitlines()
+                if l.strip() and not l.lstrip().startswith('#')]
+    assert declared == list(params), f'papermill could not parse {sorted(set(declared) - set(params))} (an "=" in a help comment?)'
     assert {'seed', 'out_dir'} <= set(params), f'missing seed/out_dir in {sorted(params)}'
     assert 'dataset' in params or 'datasets' in params or 'settings' in params
     undocumented = [k for k, v in params.items() if not v['help'] or v['inferred_type_name'] == 'None']
