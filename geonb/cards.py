@@ -12,7 +12,7 @@ from .runs import BundleError, read_bundle
 from .reproduce import Card, cards_dir, load_card, registered_cards
 
 # %% auto #0
-__all__ = ['CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'card_data', 'render_card',
+__all__ = ['CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'table_row', 'card_data', 'render_card',
            'render_index']
 
 # %% ../nbs/91_cards.ipynb #6dcc5396
@@ -103,6 +103,10 @@ def _seed_value(claim: dict) -> str:
 def _protocol_note(claim: dict) -> str:
     return f" ({claim['geonb_protocol']})" if claim.get('geonb_protocol') else ''
 
+def table_row(*cells) -> str:
+    "A markdown table row; a `|` inside a cell (as in ||Z||) is escaped so it cannot split the cell."
+    return '| ' + ' | '.join(str(c).replace('|', '\\|').replace('\n', ' ') for c in cells) + ' |'
+
 # %% ../nbs/91_cards.ipynb #c3a1995c
 def _claim_row(claim: dict, col: dict, base: str | None) -> str:
     "One claims-table row: the seed's number beside this session's run and the baseline."
@@ -110,8 +114,7 @@ def _claim_row(claim: dict, col: dict, base: str | None) -> str:
     r = results.get(c.get('run'), {}).get(c.get('key'))
     b = results.get(base, {}).get(c.get('key')) if base else None
     proto = run_protocol(col, c.get('run')) + _protocol_note(c)
-    return (f"| {c['claim']} | {_seed_value(c)} | {c.get('protocol', '')} | {fmt(r, pct)} | {proto} | "
-            f"{fmt(b, pct) if base else 'n/a'} | {c.get('source', '')} |")
+    return table_row(c['claim'], _seed_value(c), c.get('protocol', ''), fmt(r, pct), proto, fmt(b, pct) if base else 'n/a', c.get('source', ''))
 
 def _claims_table(card: Card, col: dict) -> list[str]:
     rows = ['| claim | seed reports | seed protocol | geonb measures | geonb protocol | baseline (same budget) | source |', '|---|---|---|---|---|---|---|']
@@ -261,8 +264,8 @@ def _index_row(name: str, claim: dict, res: dict, base: str | None) -> str:
     ours = res['results'].get(c.get('run'), {}).get(c.get('key'))
     b = res['results'].get(base, {}).get(c.get('key')) if base else None
     proto = res.get('protocols', {}).get(c.get('run'), 'not run') + _protocol_note(c)
-    return (f"| [{name}](cards/{name}/README.md) | {c['claim']} | {_seed_value(c)} | {fmt(ours, pct)} | {proto} | "
-            f"{fmt(b, pct) if base else 'n/a'} | {res['profile']} |")
+    return table_row(f"[{name}](cards/{name}/README.md)", c['claim'], _seed_value(c), fmt(ours, pct), proto,
+                     fmt(b, pct) if base else 'n/a', res['profile'])
 
 # %% ../nbs/91_cards.ipynb #8c6b1e7f
 def _index_rows(name: str, card: Card) -> list[str]:
