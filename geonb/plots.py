@@ -101,8 +101,8 @@ def image_grid(images: torch.Tensor, labels=None, classes=None, ncols: int = 10,
     return fig
 
 # %% ../nbs/04_plots.ipynb #19e2a32e
-def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    "The PNG encoding of a figure without timestamp metadata."
+def png_bytes(fig: Figure, dpi: int = 100, **savefig_kwargs) -> bytes:
+    "The PNG encoding of a figure without timestamp metadata (extra keywords go to `savefig`)."
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi, metadata={'Software': None})
+    fig.savefig(buf, format='png', dpi=dpi, metadata={'Software': None}, **savefig_kwargs)
     return buf.getvalue()

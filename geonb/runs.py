@@ -135,9 +135,8 @@ def save_figure(self: RunBundle, fig, # a matplotlib Figure
                 name: str, # file stem under plots/
                 dpi: int = 100) -> Path:
     "Save a figure as a deterministic PNG under `plots/`."
-    path = self.path/'plots'/f'{name}.png'
-    with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=dpi, metadata={'Software': None})
-    return path
+    from geonb.plots import png_bytes  # lazily: only runs that make figures need matplotlib
+    return atomic_write(self.path/'plots'/f'{name}.png', png_bytes(fig, dpi))
 
 # %% ../nbs/02_runs.ipynb #48aaf0ba
 @patch

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..core import Config, ConfigError, GeonbError
 from ..simplex import check_simplex, edge_cv, edge_lengths, rose_score, simplex_log_volume
+from ..train import warmup_cosine
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'sanitize_latent', 'finite_or_zero', 'cross_entropy', 'dual_infonce', 'rose_infonce', 'volume_loss',
@@ -213,8 +214,5 @@ def warmup_cosine_lr(step: int, # the current step, from 0
                      warmup_fraction: float = 0.1, # share of steps spent warming up
                      min_lr: float = 1e-6, # the floor at the end of the cosine
                     ) -> float:
-    "Linear warm-up then cosine decay to min_lr."
-    warm = max(1, int(round(warmup_fraction * total_steps)))
-    if step < warm: return peak_lr * (step + 1) / warm
-    t = min(1.0, (step - warm) / max(1, total_steps - warm))
-    return min_lr + 0.5 * (peak_lr - min_lr) * (1 + math.cos(math.pi * t))
+    "Linear warm-up then cosine decay to min_lr: geonb.train's schedule, in this module's argument order."
+    return warmup_cosine(step, total_steps, warmup_fraction, peak_lr, min_lr)

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 import mpl_toolkits.mplot3d  # registers the '3d' projection
 
+from ..plots import png_bytes
 from .model import SKAResult
 
 # %% auto #0
@@ -188,10 +189,8 @@ def plot_time_invariance(inv: dict) -> Figure:
 def figure_png(fig: Figure, # any figure
                dpi: int = 100, # resolution
               ) -> bytes:
-    "Render a figure to PNG bytes."
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
-    return buf.getvalue()
+    "Render a figure to PNG bytes, trimmed to its content (geonb.plots.png_bytes with a tight box)."
+    return png_bytes(fig, dpi, bbox_inches='tight')
 
 def figure_image(fig: Figure, dpi: int = 100):
     "Render a figure to a PIL image."
