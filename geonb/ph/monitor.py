@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..core import GeonbError, ConfigError, check_choice
-from ..topology import Merge, h0_total, single_linkage, h0_scalars, scalar_distance_matrix
+from ..topology import Merge, h0_total, single_linkage, h0_scalars, scalar_distance_matrix, cosine_distance_matrix
 
 # %% auto #0
 __all__ = ['DirectionError', 'class_distances', 'compute_h0', 'get_merges', 'PHStatus', 'PHMonitor', 'LayerPHStatus',
@@ -42,9 +42,7 @@ def class_distances(directions, # (N, D) direction vectors (numpy or torch)
     np.add.at(sums, y, d)
     means = sums / np.maximum(counts, 1)[:, None]
     means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-8)
-    C = np.clip(1 - means @ means.T, 0, 2)
-    np.fill_diagonal(C, 0)
-    return C, means
+    return cosine_distance_matrix(means), means
 
 # %% ../../nbs/10_ph.monitor.ipynb #82423954
 def compute_h0(directions, # (N, D) direction vectors
