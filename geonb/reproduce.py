@@ -16,7 +16,7 @@ from .runs import BundleError, runs_dir, mark_failed
 # %% auto #0
 __all__ = ['PROFILES', 'CARD_KEYS', 'ReproduceError', 'cards_dir', 'Card', 'load_card', 'registered_cards', 'PlannedRun',
            'load_profile', 'notebook_parameters', 'check_run_params', 'plan', 'Outcome', 'execute', 'summary_table',
-           'write_session', 'reproduce']
+           'write_session', 'threads_per_job', 'reproduce']
 
 # %% ../nbs/90_reproduce.ipynb #d49a9b1c
 class ReproduceError(GeonbError, ValueError):
@@ -138,13 +138,15 @@ def _check_plan_args(names: list[str], registry: dict, seeds: int | None):
 
 # %% ../nbs/90_reproduce.ipynb #d8e9d1d3
 def _plan_card(card: Card, prof: dict, seeds: int | None, session: Path) -> list[PlannedRun]:
-    "Check each run of one card's profile, then expand it over the seeds (0..seeds-1, else the profile's)."
+    "Check each run of one card's profile, then expand it over its seeds (0..seeds-1, else the run's or the profile's)."
     planned = []
     for run, spec in prof['runs'].items():
         spec = dict(spec or {})
         nb = (project_root() or Path.cwd())/spec.pop('notebook', card.spec['notebook'])
+        own = _profile_seeds(f"card {card.name}, run {run}", spec) if 'seeds' in spec else prof['seeds']
+        spec.pop('seeds', None)
         check_run_params(card.name, run, spec, notebook_parameters(nb))
-        for s in (list(range(seeds)) if seeds else prof['seeds']):
+        for s in (list(range(seeds)) if seeds else own):
             planned.append(PlannedRun(card.name, run, s, nb, dict(spec, seed=s), session/f'{run}-seed{s}'))
     return planned
 
@@ -228,14 +230,34 @@ def _print_plan(planned: list[PlannedRun]):
     for i, r in enumerate(planned, 1): print(f"[{i}/{len(planned)}] {r.card}/{r.run} seed={r.seed} {r.notebook.name} {r.params} -> {r.out_dir}")
 
 # %% ../nbs/90_reproduce.ipynb #35705fbf
-def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool) -> list[Outcome]:
-    "Execute every planned run in order, reporting each as it starts and ends."
-    outcomes = []
-    for i, r in enumerate(planned, 1):
-        print(f"[{i}/{len(planned)}] {r.card}/{r.run} seed={r.seed}: {r.notebook.name} -> {r.out_dir}", flush=True)
-        outcomes.append(execute(r, timeout, progress))
-        print(f"    {outcomes[-1].status} in {outcomes[-1].seconds:.1f}s" + (f": {outcomes[-1].error}" if outcomes[-1].error else ''), flush=True)
-    return outcomes
+def threads_per_job(jobs: int) -> int:
+    "Torch threads each kernel gets when `jobs` runs share this machine's cores: at least one."
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1: raise ReproduceError(f"jobs must be an int >= 1, found {jobs!r}")
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+# %% ../nbs/90_reproduce.ipynb #32d77f67
+def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool) -> Outcome:
+    "Execute `planned[i]`, printing a line as it starts and as it ends."
+    r, tag = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
+    print(f"{tag}: {r.notebook.name} -> {r.out_dir}", flush=True)
+    o = execute(r, timeout, progress)
+    print(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), flush=True)
+    return o
+
+# %% ../nbs/90_reproduce.ipynb #45904dc8
+def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: int = 1) -> list[Outcome]:
+    "Execute the planned runs, `jobs` at a time; the outcomes come back in plan order."
+    threads = threads_per_job(jobs)
+    if jobs == 1: return [_execute_one(i, planned, timeout, progress) for i in range(len(planned))]
+    from concurrent.futures import ThreadPoolExecutor
+    saved = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    try:
+        with ThreadPoolExecutor(jobs) as pool: return list(pool.map(lambda i: _execute_one(i, planned, timeout, False), range(len(planned))))
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 # %% ../nbs/90_reproduce.ipynb #bc4e4b1b
 def _close_session(name: str, mine: list[Outcome], profile: str, render: bool, registry: dict):
@@ -252,13 +274,16 @@ def _close_session(name: str, mine: list[Outcome], profile: str, render: bool, r
 # %% ../nbs/90_reproduce.ipynb #91797b34
 def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int | None = None,
               out: str | Path | None = None, dry_run: bool = False, timeout: int = 3600, render: bool = True,
-              cards_folder: str | Path | None = None, progress: bool = True) -> list[Outcome]:
+              cards_folder: str | Path | None = None, progress: bool = True,
+              jobs: int = 1, # runs executed side by side, each kernel with cpu_count // jobs threads
+             ) -> list[Outcome]:
     "Run every planned run, record sessions, render each card from its complete bundles; returns the outcomes."
+    threads_per_job(jobs)
     planned = plan(cards, profile, seeds, out, cards_folder)
     if dry_run:
         _print_plan(planned)
         return []
-    outcomes = _execute_all(planned, timeout, progress)
+    outcomes = _execute_all(planned, timeout, progress, jobs)
     registry = registered_cards(cards_folder)
     for card in dict.fromkeys(o.run.card for o in outcomes):
         _close_session(card, [o for o in outcomes if o.run.card == card], profile, render, registry)

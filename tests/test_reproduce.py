@@ -104,3 +104,23 @@ def test_committed_cards_have_no_unrendered_fields():
         if page.exists():
             hit = field.search(page.read_text())
             assert hit is None, f'{page}: unrendered template field {hit.group(0)!r}'
+
+
+def test_parallel_jobs_keep_plan_order_and_record_failures(tmp_path):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'broken': {'mode': 'raise'}, 'base': {'value': 0.25}})
+    r = reproduce(tmp_path, 'tiny', '--jobs', '2')
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'ValueError: planned failure' in r.stdout
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    info = json.loads((session/'session.json').read_text())
+    assert [(x['run'], x['seed'], x['status']) for x in info['runs']] == [  # plan order (safe_dump sorts the runs)
+        ('base', 0, 'complete'), ('base', 1, 'complete'), ('broken', 0, 'failed'), ('broken', 1, 'failed'),
+        ('main', 0, 'complete'), ('main', 1, 'complete')]
+    assert '50.50% ± 0.71 (n=2)' in (card/'README.md').read_text()
+
+
+def test_bad_jobs_is_refused_before_any_kernel(tmp_path):
+    tiny_card(tmp_path, {'main': {'value': 0.5}})
+    r = reproduce(tmp_path, 'tiny', '--jobs', '0')
+    assert r.returncode == 2 and 'jobs must be an int >= 1, found 0' in r.stderr, r.stderr
+    assert not (tmp_path/'runs').exists()
