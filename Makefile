@@ -65,8 +65,10 @@ test: setup data browser lint-nbs
 # The main job: every registered card's quick profile (offline real data), executed through papermill
 # into reports/runs/<card>/<run-id>/, then the cards and reports/index.md are rendered from the bundles.
 PROFILE ?= quick
+# Runs go side by side, one per core, each kernel with one torch thread (see `geonb reproduce --jobs`).
+JOBS ?= $(shell nproc)
 reproduce: setup data
-	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) $(BIN)/geonb reproduce --profile $(PROFILE) $(CARDS)
+	$(BIN)/geonb reproduce --profile $(PROFILE) --jobs $(JOBS) $(CARDS)
 
 clean:
 	rm -rf reports/runs/* _docs _proc

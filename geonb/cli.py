@@ -26,7 +26,8 @@ def _data_info(args) -> int:
 def _reproduce(args) -> int:
     from geonb.reproduce import reproduce
     from geonb.cards import render_index
-    outcomes = reproduce(args.cards or None, args.profile, args.seeds, args.out, args.dry_run, args.timeout, render=not args.no_render, jobs=args.jobs)
+    outcomes = reproduce(args.cards or None, args.profile, args.seeds, args.out, args.dry_run, args.timeout, render=not args.no_render, jobs=args.jobs,
+                         runs=args.runs.split(',') if args.runs else None)
     if outcomes and not args.no_render: print(f"index: {render_index()}")
     return 1 if any(o.status != 'complete' or o.error for o in outcomes) else 0
 
@@ -47,6 +48,7 @@ def _add_reproduce(sub):
     r.add_argument('--out', default=None, help='output root (default reports/runs)')
     r.add_argument('--dry-run', action='store_true', help='print the plan without running anything')
     r.add_argument('--timeout', type=int, default=3600, help='seconds allowed per notebook cell')
+    r.add_argument('--runs', default=None, help='comma-separated run names: only these runs of the profile')
     r.add_argument('--jobs', type=int, default=1, help='runs executed side by side, each with cpu_count // N torch threads (default 1)')
     r.add_argument('--no-render', action='store_true', help='do not render cards and the index')
     r.set_defaults(func=_reproduce)

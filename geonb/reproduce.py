@@ -151,21 +151,34 @@ def _plan_card(card: Card, prof: dict, seeds: int | None, session: Path) -> list
     return planned
 
 # %% ../nbs/90_reproduce.ipynb #4cdec3bb
+def _select_runs(prof: dict, runs: list[str] | None) -> dict:
+    "The profile restricted to the runs named in `runs` (all of them when `runs` is None)."
+    return prof if runs is None else dict(prof, runs={k: v for k, v in prof['runs'].items() if k in runs})
+
+def _check_selected(runs: list[str] | None, profiles: dict, profile: str):
+    "Refuse run names that no chosen card's profile has."
+    if runs is None: return
+    missing = sorted(set(runs) - {r for p in profiles.values() for r in p['runs']})
+    if missing: raise ReproduceError(f"run(s) {missing} not in the {profile} profile of card(s) {sorted(profiles)}")
+
+# %% ../nbs/90_reproduce.ipynb #91b746c1
 def plan(cards: list[str] | None = None, # card names; None means every registered card
          profile: str = 'quick', # smoke, quick or full
          seeds: int | None = None, # run seeds 0..N-1 instead of the profile's list
          out: str | Path | None = None, # root of the outputs (default reports/runs)
          cards_folder: str | Path | None = None, # where cards are registered (default reports/cards)
+         runs: list[str] | None = None, # only these runs of each profile (default: all of them)
         ) -> list[PlannedRun]:
     "Resolve cards x runs x seeds into checked PlannedRuns; nothing is executed."
     registry = registered_cards(cards_folder)
     names = cards or list(registry)
     _check_plan_args(names, registry, seeds)
+    profiles = {name: _select_runs(load_profile(registry[name], profile), runs) for name in names}
+    _check_selected(runs, profiles, profile)
     root, stamp = Path(out) if out else runs_dir(), datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')
     planned = []
-    for name in names:
-        card = registry[name]
-        planned += _plan_card(card, load_profile(card, profile), seeds, root/name/f'{profile}-{stamp}')
+    for name, prof in profiles.items():
+        if prof['runs']: planned += _plan_card(registry[name], prof, seeds, root/name/f'{profile}-{stamp}')
     return planned
 
 # %% ../nbs/90_reproduce.ipynb #56326147
@@ -276,10 +289,11 @@ def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int
               out: str | Path | None = None, dry_run: bool = False, timeout: int = 3600, render: bool = True,
               cards_folder: str | Path | None = None, progress: bool = True,
               jobs: int = 1, # runs executed side by side, each kernel with cpu_count // jobs threads
+              runs: list[str] | None = None, # only these runs of each profile
              ) -> list[Outcome]:
     "Run every planned run, record sessions, render each card from its complete bundles; returns the outcomes."
     threads_per_job(jobs)
-    planned = plan(cards, profile, seeds, out, cards_folder)
+    planned = plan(cards, profile, seeds, out, cards_folder, runs)
     if dry_run:
         _print_plan(planned)
         return []
