@@ -12,8 +12,8 @@ from .runs import BundleError, read_bundle
 from .reproduce import Card, cards_dir, load_card, registered_cards
 
 # %% auto #0
-__all__ = ['CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'table_row', 'card_data', 'render_card',
-           'render_index']
+__all__ = ['CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'table_row', 'run_datasets',
+           'claim_baseline', 'card_data', 'render_card', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #6dcc5396
 class CardError(GeonbError, ValueError):
@@ -58,7 +58,8 @@ def collect(session: str | Path) -> dict:
     runs, failed, manifests = _verify_bundles(session, info)
     if not runs: raise CardError(f"{session}: no run finished with a verifying manifest; nothing to render")
     results = {name: _run_results(ms) for name, ms in runs.items()}
-    return dict(card=info['card'], profile=info['profile'], session=session, results=results, bundles=manifests, failed=failed)
+    return dict(card=info['card'], profile=info['profile'], session=session, results=results, bundles=manifests, failed=failed,
+                command=info.get('command', ''))
 
 # %% ../nbs/91_cards.ipynb #2b9f45bc
 def fmt(stat: dict | None, percent: bool = True) -> str:
@@ -108,13 +109,26 @@ def table_row(*cells) -> str:
     return '| ' + ' | '.join(str(c).replace('|', '\\|').replace('\n', ' ') for c in cells) + ' |'
 
 # %% ../nbs/91_cards.ipynb #c3a1995c
+def run_datasets(col: dict) -> dict:
+    "Each run's dataset names, from its first verified bundle."
+    return {b['run']: sorted(b['manifest']['data']) for b in reversed(col['bundles'])}
+
+def claim_baseline(claim: dict, results: dict, datasets: dict, base: str | None) -> dict | None:
+    "The same-data baseline for a claim: its run's own `baseline_<key>`, else `base` when its datasets are the run's."
+    run, key = claim.get('run'), claim.get('key')
+    own = results.get(run, {}).get(f'baseline_{key}')
+    if own or not base: return own
+    same = base in datasets and run in datasets and set(datasets[base]) <= set(datasets[run])
+    return results.get(base, {}).get(key) if same else None
+
+# %% ../nbs/91_cards.ipynb #71180f37
 def _claim_row(claim: dict, col: dict, base: str | None) -> str:
     "One claims-table row: the seed's number beside this session's run and the baseline."
     c, results, pct = claim, col['results'], claim.get('percent', True)
     r = results.get(c.get('run'), {}).get(c.get('key'))
-    b = results.get(base, {}).get(c.get('key')) if base else None
+    b = claim_baseline(c, results, run_datasets(col), base)
     proto = run_protocol(col, c.get('run')) + _protocol_note(c)
-    return table_row(c['claim'], _seed_value(c), c.get('protocol', ''), fmt(r, pct), proto, fmt(b, pct) if base else 'n/a', c.get('source', ''))
+    return table_row(c['claim'], _seed_value(c), c.get('protocol', ''), fmt(r, pct), proto, fmt(b, pct), c.get('source', ''))
 
 def _claims_table(card: Card, col: dict) -> list[str]:
     rows = ['| claim | seed reports | seed protocol | geonb measures | geonb protocol | baseline (same budget) | source |', '|---|---|---|---|---|---|---|']
@@ -205,10 +219,12 @@ def _notes_section(card: Card) -> list[str]:
 
 # %% ../nbs/91_cards.ipynb #a889d435
 def _reproduce_section(card: Card, col: dict) -> list[str]:
-    "How to reproduce this card, and where its bundles are."
-    n = max(s['n'] for r in col['results'].values() for k, s in r.items() if k != '_text')
-    return ['## Reproduce', '', '```bash', f"geonb reproduce {card.name} --profile {col['profile']} --seeds {n}", '```', '',
-            f"Run bundles: `{col['session']}`.", '']
+    "How to reproduce this card, the command the session ran, and where its bundles are."
+    extra = ''.join(f" {m.group(0)}" for m in re.finditer(r'--(seeds|runs)[ =]\S+', col.get('command', '')))
+    session = str(col['session'])
+    where = session[session.index('reports/runs/'):] if 'reports/runs/' in session else session
+    return ['## Reproduce', '', '```bash', f"geonb reproduce {card.name} --profile {col['profile']}{extra}", '```', '',
+            f"This session ran `{col.get('command') or 'geonb reproduce'}`; its run bundles: `{where}`.", '']
 
 # %% ../nbs/91_cards.ipynb #ebd4bd47
 def _card_body(card: Card, col: dict) -> list[str]:
@@ -235,7 +251,7 @@ def _results_record(card: Card, col: dict) -> dict:
                 results={r: {k: v for k, v in m.items() if k != '_text'} for r, m in col['results'].items()},
                 bundles=[dict(run=b['run'], seed=b['seed'], folder=b['folder'], manifest_sha256=b['manifest_sha256']) for b in col['bundles']],
                 failed=[dict(run=f['run'], seed=f['seed'], reason=f['reason']) for f in col['failed']],
-                protocols={r: run_protocol(col, r) for r in col['results']})
+                protocols={r: run_protocol(col, r) for r in col['results']}, datasets=run_datasets(col))
 
 # %% ../nbs/91_cards.ipynb #15aca0f0
 def _save_checked(card: Card, text: str, data, col: dict) -> Path:
@@ -262,10 +278,9 @@ def _index_row(name: str, claim: dict, res: dict, base: str | None) -> str:
     "One index row: a card's claim beside what its results.json records."
     c, pct = claim, claim.get('percent', True)
     ours = res['results'].get(c.get('run'), {}).get(c.get('key'))
-    b = res['results'].get(base, {}).get(c.get('key')) if base else None
+    b = claim_baseline(c, res['results'], res.get('datasets', {}), base)
     proto = res.get('protocols', {}).get(c.get('run'), 'not run') + _protocol_note(c)
-    return table_row(f"[{name}](cards/{name}/README.md)", c['claim'], _seed_value(c), fmt(ours, pct), proto,
-                     fmt(b, pct) if base else 'n/a', res['profile'])
+    return table_row(f"[{name}](cards/{name}/README.md)", c['claim'], _seed_value(c), fmt(ours, pct), proto, fmt(b, pct), res['profile'])
 
 # %% ../nbs/91_cards.ipynb #8c6b1e7f
 def _index_rows(name: str, card: Card) -> list[str]:
