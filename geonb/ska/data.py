@@ -38,13 +38,14 @@ class SKABatch:
         counts = torch.bincount(self.labels).tolist() if len(self) else []
         return f"SKABatch({self.dataset}/{self.split}, x={tuple(self.x.shape)}, per class={counts})"
 
-# %% ../../nbs/31_ska.data.ipynb #5172267f
+# %% ../../nbs/31_ska.data.ipynb #4f1b8673
 def _split(dataset: str | Dataset, split: str, root=None) -> tuple[str, Split]:
     "The named split of a registered SKA dataset (or of a Dataset object, e.g. a synthetic one)."
     if isinstance(dataset, Dataset): return dataset.name, dataset[split]
     check_choice('dataset', dataset, SKA_DATASETS, 'geonb.ska.data')
     return dataset, load_dataset(dataset, root=root)[split]
 
+# %% ../../nbs/31_ska.data.ipynb #13d57711
 def _batch(name: str, split: str, s: Split, idx: torch.Tensor) -> SKABatch:
     return SKABatch(to_inputs(s.images[idx]), s.labels[idx].clone(), idx, name, split)
 
