@@ -72,8 +72,8 @@ def single_digit(digit: int, # the digit (class index) to take
                  samples: int = 100, # how many images to keep
                  data_seed: int = 0, # seeds the shuffle (np.random.RandomState)
                  dataset: str | Dataset = 'mnist5k', # 'mnist5k', 'mnist' or 'fashion' (or a Dataset)
-                 split: str = 'train',
-                 root=None,
+                 split: str = 'train', # the split to take them from
+                 root=None, # passed to `load_dataset`
                 ) -> SKABatch:
     "`samples` images of one digit, drawn by the seed app's seeded shuffle."
     name, s = _split(dataset, split, root)
@@ -88,7 +88,7 @@ def single_digit(digit: int, # the digit (class index) to take
 
 # %% ../../nbs/31_ska.data.ipynb #d151b20f
 def held_out(dataset: str | Dataset = 'mnist5k', # 'mnist5k', 'mnist' or 'fashion' (or a Dataset)
-             root=None,
+             root=None, # passed to `load_dataset`
             ) -> SKABatch:
     "Every image of the test split, as float inputs in [0, 1] with labels."
     name, s = _split(dataset, 'test', root)

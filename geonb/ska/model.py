@@ -318,7 +318,7 @@ def _max_dev(runs: dict, # {(η, K): series whose index i sits at time η·i}
 def time_invariance(x: torch.Tensor, # float inputs (N, input_size)
                     pairs: Sequence[tuple[float, int]] = ((0.02, 25), (0.01, 50), (0.005, 100)), # (η, K) with equal η·K
                     config: SKAConfig | None = None, # architecture and seed (its K and τ are replaced)
-                    device: str = 'cpu',
+                    device: str = 'cpu', # where every run happens
                    ) -> dict:
     "Run each (η, K) and measure how far the trajectories lie apart at shared times t = η·(k−1)."
     config = config or SKAConfig()
