@@ -5,7 +5,7 @@
 # %% ../nbs/04_plots.ipynb #27605d0a
 from __future__ import annotations
 import io
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import matplotlib
 import numpy as np
@@ -19,11 +19,15 @@ __all__ = ['style', 'new_figure', 'learning_curves', 'loss_components', 'confusi
 
 # %% ../nbs/04_plots.ipynb #2ab13eaf
 @contextmanager
-def style():
-    "geonb's figure style, scoped: seaborn's whitegrid theme inside, the caller's settings outside."
+def style(style: str = 'whitegrid', # seaborn axes style: 'whitegrid', 'white', 'ticks', ...
+          context: str | None = None, # seaborn plotting context ('paper', 'notebook', ...); None keeps geonb's font sizes
+          font_scale: float = 1.0, # scales the context's font sizes (used only with `context`)
+         ):
+    "geonb's figure style, scoped: a seaborn theme (whitegrid by default) inside, the caller's settings outside."
     import seaborn as sns
+    fonts = sns.plotting_context(context, font_scale=font_scale) if context else nullcontext()
     with matplotlib.rc_context({'figure.dpi': 100, 'savefig.dpi': 100, 'font.size': 9, 'axes.titlesize': 10}):
-        with sns.axes_style('whitegrid'): yield
+        with sns.axes_style(style), fonts: yield
 
 # %% ../nbs/04_plots.ipynb #0019d693
 def new_figure(width: float = 6, height: float = 3.5, **kw) -> tuple[Figure, object]:

@@ -38,13 +38,14 @@ class SKABatch:
         counts = torch.bincount(self.labels).tolist() if len(self) else []
         return f"SKABatch({self.dataset}/{self.split}, x={tuple(self.x.shape)}, per class={counts})"
 
-# %% ../../nbs/31_ska.data.ipynb #5172267f
+# %% ../../nbs/31_ska.data.ipynb #4f1b8673
 def _split(dataset: str | Dataset, split: str, root=None) -> tuple[str, Split]:
     "The named split of a registered SKA dataset (or of a Dataset object, e.g. a synthetic one)."
     if isinstance(dataset, Dataset): return dataset.name, dataset[split]
     check_choice('dataset', dataset, SKA_DATASETS, 'geonb.ska.data')
     return dataset, load_dataset(dataset, root=root)[split]
 
+# %% ../../nbs/31_ska.data.ipynb #13d57711
 def _batch(name: str, split: str, s: Split, idx: torch.Tensor) -> SKABatch:
     return SKABatch(to_inputs(s.images[idx]), s.labels[idx].clone(), idx, name, split)
 
@@ -71,8 +72,8 @@ def single_digit(digit: int, # the digit (class index) to take
                  samples: int = 100, # how many images to keep
                  data_seed: int = 0, # seeds the shuffle (np.random.RandomState)
                  dataset: str | Dataset = 'mnist5k', # 'mnist5k', 'mnist' or 'fashion' (or a Dataset)
-                 split: str = 'train',
-                 root=None,
+                 split: str = 'train', # the split to take them from
+                 root=None, # passed to `load_dataset`
                 ) -> SKABatch:
     "`samples` images of one digit, drawn by the seed app's seeded shuffle."
     name, s = _split(dataset, split, root)
@@ -87,7 +88,7 @@ def single_digit(digit: int, # the digit (class index) to take
 
 # %% ../../nbs/31_ska.data.ipynb #d151b20f
 def held_out(dataset: str | Dataset = 'mnist5k', # 'mnist5k', 'mnist' or 'fashion' (or a Dataset)
-             root=None,
+             root=None, # passed to `load_dataset`
             ) -> SKABatch:
     "Every image of the test split, as float inputs in [0, 1] with labels."
     name, s = _split(dataset, 'test', root)

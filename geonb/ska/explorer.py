@@ -24,6 +24,7 @@ __all__ = ['HISTORY_HEADERS', 'INSTALL_HINT', 'ExplorerInputError', 'explorer_co
 class ExplorerInputError(GeonbError, ValueError):
     "A setting of the explorer is out of range or of the wrong type."
 
+# %% ../../nbs/33_ska.explorer.ipynb #95bf84a6
 def _as_int(name: str, # the setting's name, for the message
             value, # an int, or a float with no fractional part
             lo: int, # smallest allowed value
@@ -95,6 +96,7 @@ INSTALL_HINT = 'pip install "geonb[app]"'
 class ExplorerDependencyError(GeonbError, ImportError):
     "The explorer app needs gradio, which is not installed."
 
+# %% ../../nbs/33_ska.explorer.ipynb #f618c9cd
 def _gradio():
     "The gradio module, or an `ExplorerDependencyError` with the install hint."
     try: import gradio as gr

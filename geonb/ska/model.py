@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from ..core import Config, ConfigError, GeonbError, check_type, get_device
 from ..data import InputError, batch_indices
@@ -41,10 +42,13 @@ class SKAConfig(Config):
             if not check_type(name, getattr(self, name), float, 'SKAConfig') > 0:
                 raise ConfigError(f"SKAConfig.{name}: expected a float > 0, got {getattr(self, name)}")
 
-    @property
-    def eta(self) -> float: return self.tau / self.K
-    @property
-    def architecture(self) -> str: return ', '.join(map(str, self.layer_sizes))
+# %% ../../nbs/30_ska.model.ipynb #36506add
+@patch(as_prop=True)
+def eta(self: SKAConfig) -> float: return self.tau / self.K
+
+# %% ../../nbs/30_ska.model.ipynb #b7a59e13
+@patch(as_prop=True)
+def architecture(self: SKAConfig) -> str: return ', '.join(map(str, self.layer_sizes))
 
 # %% ../../nbs/30_ska.model.ipynb #6838e1ef
 @dataclasses.dataclass(repr=False)
@@ -87,14 +91,7 @@ def check_inputs(x, # float samples (N, input_size), or images (N, C, H, W) that
     if not torch.isfinite(x).all(): raise InputError(f"{name}: expected finite values, found NaN or inf")
     return x
 
-# %% ../../nbs/30_ska.model.ipynb #25af377c
-@torch.no_grad()
-def forward(net: SKANetwork, # the layers
-            x: torch.Tensor, # float inputs (N, input_size), values in [0, 1]
-           ) -> tuple[list[torch.Tensor], list[torch.Tensor]]: # (knowledge Z per layer, decisions D per layer)
-    "One forward pass: Z_l = X_{l-1} W_l + b_l and D_l = σ(Z_l), for every layer."
-    return _forward(net, check_inputs(x, net.input_size).to(net.device))
-
+# %% ../../nbs/30_ska.model.ipynb #8f4e1183
 def _forward(net: SKANetwork, h: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     Z, D = [], []
     for w, b in zip(net.weights, net.biases):
@@ -103,6 +100,14 @@ def _forward(net: SKANetwork, h: torch.Tensor) -> tuple[list[torch.Tensor], list
         Z.append(z); D.append(h)
     return Z, D
 
+# %% ../../nbs/30_ska.model.ipynb #4402d13c
+@torch.no_grad()
+def forward(net: SKANetwork, # the layers
+            x: torch.Tensor, # float inputs (N, input_size), values in [0, 1]
+           ) -> tuple[list[torch.Tensor], list[torch.Tensor]]: # (knowledge Z per layer, decisions D per layer)
+    "One forward pass: Z_l = X_{l-1} W_l + b_l and D_l = σ(Z_l), for every layer."
+    return _forward(net, check_inputs(x, net.input_size).to(net.device))
+
 # %% ../../nbs/30_ska.model.ipynb #10cbd358
 LN2 = math.log(2)
 
@@ -110,11 +115,13 @@ def layer_entropy(Z: torch.Tensor, dD: torch.Tensor) -> torch.Tensor:
     "H_l = -(1/ln 2) Σ Z ⊙ ΔD over samples and neurons (a 0-d tensor)."
     return (Z * dD).sum() / -LN2
 
+# %% ../../nbs/30_ska.model.ipynb #748cfc71
 def alignment(Z: torch.Tensor, dD: torch.Tensor) -> torch.Tensor:
     "cos θ between Z and ΔD as Frobenius vectors; 0 when either norm is 0 (a 0-d tensor)."
     denom = torch.linalg.vector_norm(Z) * torch.linalg.vector_norm(dD)
     return torch.where(denom > 0, (Z * dD).sum() / denom.clamp_min(torch.finfo(Z.dtype).tiny), torch.zeros_like(denom))
 
+# %% ../../nbs/30_ska.model.ipynb #2f629b38
 def tensor_net(Z: torch.Tensor, dZ: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
     "Net_l = Σ ΔZ ⊙ (D − (1/ln 2) Z ⊙ D(1−D)), the reference script's sign (a 0-d tensor)."
     return (dZ * (D - Z * D * (1 - D) / LN2)).sum()
@@ -124,6 +131,7 @@ def ska_gradient(Z: torch.Tensor, D: torch.Tensor, dD: torch.Tensor) -> torch.Te
     "The reference script's discrete entropy gradient -(1/ln 2)(Z ⊙ D(1-D) + ΔD), shape (N, n)."
     return (Z * D * (1 - D) + dD) / -LN2
 
+# %% ../../nbs/30_ska.model.ipynb #14aa4b0d
 @torch.no_grad()
 def ska_update(net: SKANetwork, # updated in place
                inputs: Sequence[torch.Tensor], # the input each layer's update uses: X₀, then D_prev of the layer below
@@ -151,36 +159,42 @@ class SKAResult:
     seconds: float = 0.0 # wall time of the run
     device: str = 'cpu'
 
-    @property
-    def layer_sizes(self) -> list[int]: return list(self.config.layer_sizes)
-    @property
-    def eta(self) -> float: return self.config.eta
-    @property
-    def steps(self) -> np.ndarray: return np.arange(1, self.config.K)
-    @property
-    def tensor_net_total(self) -> np.ndarray: return self.tensor_net.sum(0)
-    @property
-    def total_entropy(self) -> np.ndarray: return self.entropy.sum(1)
-    @property
-    def normalised_entropy(self) -> np.ndarray: return self.entropy / np.asarray(self.layer_sizes, dtype=float)
+# %% ../../nbs/30_ska.model.ipynb #d47299ce
+@patch(as_prop=True)
+def layer_sizes(self: SKAResult) -> list[int]: return list(self.config.layer_sizes)
+@patch(as_prop=True)
+def eta(self: SKAResult) -> float: return self.config.eta
+@patch(as_prop=True)
+def steps(self: SKAResult) -> np.ndarray: return np.arange(1, self.config.K)
 
-# %% ../../nbs/30_ska.model.ipynb #9dbfba9a
-def _convergence_state(self: SKAResult) -> list[float]:
+# %% ../../nbs/30_ska.model.ipynb #3d558a6c
+@patch(as_prop=True)
+def tensor_net_total(self: SKAResult) -> np.ndarray: return self.tensor_net.sum(0)
+@patch(as_prop=True)
+def total_entropy(self: SKAResult) -> np.ndarray: return self.entropy.sum(1)
+@patch(as_prop=True)
+def normalised_entropy(self: SKAResult) -> np.ndarray: return self.entropy / np.asarray(self.layer_sizes, dtype=float)
+
+# %% ../../nbs/30_ska.model.ipynb #ea97ff98
+@patch(as_prop=True)
+def convergence_state(self: SKAResult) -> list[float]:
     "The last normalised entropy of each layer (the app's 'convergence state'); zeros when K = 1."
     h = self.normalised_entropy
     return [float(v) for v in h[-1]] if len(h) else [0.0] * len(self.layer_sizes)
 
-def _to_dict(self: SKAResult) -> dict:
+# %% ../../nbs/30_ska.model.ipynb #89940d41
+@patch
+def to_dict(self: SKAResult) -> dict:
     "JSON-ready histories (lists), the config and derived values."
     arrays = {f.name: getattr(self, f.name).tolist() for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
     return dict(config=self.config.to_dict(), eta=self.eta, n_samples=self.n_samples, seconds=self.seconds, device=self.device,
                 tensor_net_total=self.tensor_net_total.tolist(), convergence_state=self.convergence_state, **arrays)
 
-def _result_repr(self: SKAResult) -> str:
+# %% ../../nbs/30_ska.model.ipynb #1ae572cf
+@patch
+def __repr__(self: SKAResult) -> str:
     return (f"SKAResult([{self.config.architecture}], K={self.config.K}, τ={self.config.tau:g}, η={self.eta:g}, "
             f"N={self.n_samples}, {self.seconds:.3f} s)")
-
-SKAResult.convergence_state, SKAResult.to_dict, SKAResult.__repr__ = property(_convergence_state), _to_dict, _result_repr
 
 # %% ../../nbs/30_ska.model.ipynb #d9fb6553
 class SKALearner:
@@ -196,12 +210,14 @@ class SKALearner:
             raise ConfigError(f"network is {self.network!r} but the config asks for {self.config.input_size} -> {self.config.layer_sizes}")
         self.initial = SKANetwork([w.clone() for w in self.network.weights], [b.clone() for b in self.network.biases])
 
-# %% ../../nbs/30_ska.model.ipynb #9c97b27d
+# %% ../../nbs/30_ska.model.ipynb #43db382b
 def _norms(ts) -> torch.Tensor: return torch.stack([torch.linalg.vector_norm(t) for t in ts])
 
+# %% ../../nbs/30_ska.model.ipynb #6aa6cb1a
+@patch
 @torch.no_grad()
-def _fit(self: SKALearner, x: torch.Tensor, # float inputs (N, input_size), values in [0, 1]
-        ) -> SKAResult:
+def fit(self: SKALearner, x: torch.Tensor, # float inputs (N, input_size), values in [0, 1]
+       ) -> SKAResult:
     "Run the K forward steps on the batch `x`; return the histories."
     x = check_inputs(x, self.config.input_size).to(self.device)
     start, eta, rec = time.perf_counter(), self.config.eta, {k: [] for k in ('H', 'cos', 'net', 'z', 'w', 'out')}
@@ -219,16 +235,13 @@ def _fit(self: SKALearner, x: torch.Tensor, # float inputs (N, input_size), valu
         Z_prev, D_prev = Z, D
     return self._result(rec, len(x), time.perf_counter() - start)
 
-SKALearner.fit = _fit
-
-# %% ../../nbs/30_ska.model.ipynb #43db382b
+# %% ../../nbs/30_ska.model.ipynb #8f3e20aa
+@patch
 def _result(self: SKALearner, rec: dict, n: int, seconds: float) -> SKAResult:
     L = len(self.config.layer_sizes)
     arr = lambda k, width=L: (torch.stack(rec[k]).cpu().double().numpy() if rec[k] else np.zeros((0, width)))
     return SKAResult(self.config, n, arr('H'), arr('cos'), arr('net'), arr('z'), arr('w'),
                      arr('out', self.config.layer_sizes[-1]), seconds, str(self.device))
-
-SKALearner._result = _result
 
 # %% ../../nbs/30_ska.model.ipynb #39e5a91d
 @torch.no_grad()
@@ -305,7 +318,7 @@ def _max_dev(runs: dict, # {(η, K): series whose index i sits at time η·i}
 def time_invariance(x: torch.Tensor, # float inputs (N, input_size)
                     pairs: Sequence[tuple[float, int]] = ((0.02, 25), (0.01, 50), (0.005, 100)), # (η, K) with equal η·K
                     config: SKAConfig | None = None, # architecture and seed (its K and τ are replaced)
-                    device: str = 'cpu',
+                    device: str = 'cpu', # where every run happens
                    ) -> dict:
     "Run each (η, K) and measure how far the trajectories lie apart at shared times t = η·(k−1)."
     config = config or SKAConfig()

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 import mpl_toolkits.mplot3d  # registers the '3d' projection
 
-from ..plots import png_bytes
+from ..plots import png_bytes, style
 from .model import SKAResult
 
 # %% auto #0
@@ -19,19 +19,7 @@ __all__ = ['VIEWS', 'plot_layer_entropy', 'plot_trajectories_3d', 'plot_cosine',
            'plot_output_means', 'plot_tensor_net', 'plot_entropy_heatmap', 'plot_time_invariance', 'figure_png',
            'figure_image']
 
-# %% ../../nbs/32_ska.plots.ipynb #ae69c6d0
-from contextlib import contextmanager, nullcontext
-
-@contextmanager
-def _style(style: str = 'whitegrid', context: str = 'notebook'):
-    "seaborn's style and context for the duration of a `with` block only."
-    try: import seaborn as sns
-    except ImportError: sns = None
-    if sns is None:
-        yield
-        return
-    with sns.axes_style(style), sns.plotting_context(context, font_scale=0.9): yield
-
+# %% ../../nbs/32_ska.plots.ipynb #cabd57ea
 def _layer_colors(n: int) -> list:
     from matplotlib import colormaps
     return [colormaps['tab10'](i % 10) for i in range(n)]
@@ -42,7 +30,7 @@ def plot_layer_entropy(result: SKAResult, # one run
                       ) -> Figure:
     "One panel per layer: normalised entropy h = H/n against the step index."
     sizes, h = result.layer_sizes, result.normalised_entropy
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(10, 2.6 * len(sizes)), layout='constrained')
         axes = fig.subplots(len(sizes), 1, sharex=True, squeeze=False)[:, 0]
         for l, ax in enumerate(axes):
@@ -90,24 +78,25 @@ def plot_trajectories_3d(history: Sequence[dict], # runs: dicts with entropy_his
     fig.suptitle(f"Entropy state trajectories, digit {runs[0]['digit']}: architecture comparison")
     return fig
 
-# %% ../../nbs/32_ska.plots.ipynb #238bd9f5
+# %% ../../nbs/32_ska.plots.ipynb #051aa727
 def _lines(ax, x, Y, sizes, **kw):
     for l, color in enumerate(_layer_colors(len(sizes))):
         ax.plot(x, Y[:, l], color=color, label=f"Layer {l + 1} ({sizes[l]})", **kw)
     ax.legend(fontsize=8)
 
+# %% ../../nbs/32_ska.plots.ipynb #9fb851c1
 def plot_cosine(result: SKAResult) -> Figure:
     "cos θ between knowledge Z and decision shift ΔD, per layer, against the step."
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(8, 5), layout='constrained'); ax = fig.subplots()
         _lines(ax, result.steps, result.cosine, result.layer_sizes)
         ax.set(xlabel='step k', ylabel='cos θ', title='Alignment of Z with ΔD')
     return fig
 
-# %% ../../nbs/32_ska.plots.ipynb #051aa727
+# %% ../../nbs/32_ska.plots.ipynb #515c785f
 def plot_norms(result: SKAResult) -> Figure:
     "‖Z_l‖_F at every forward pass and ‖W_l‖_F after every update, per layer."
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(12, 4.5), layout='constrained'); ax1, ax2 = fig.subplots(1, 2)
         _lines(ax1, np.arange(result.config.K), result.z_norm, result.layer_sizes)
         ax1.set(xlabel='forward pass k', ylabel='‖Z‖_F', title='Knowledge magnitude')
@@ -119,7 +108,7 @@ def plot_norms(result: SKAResult) -> Figure:
 def plot_entropy_vs_z_norm(result: SKAResult) -> Figure:
     "Per layer: entropy H_l(k) against ‖Z_l‖_F at pass k, coloured by step."
     L = len(result.layer_sizes); cols = 2 if L > 1 else 1; rows = -(-L // cols)
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(6 * cols, 4.5 * rows), layout='constrained')
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for l in range(L):
@@ -134,7 +123,7 @@ def plot_entropy_vs_z_norm(result: SKAResult) -> Figure:
 # %% ../../nbs/32_ska.plots.ipynb #478713b3
 def plot_output_means(result: SKAResult) -> Figure:
     "Mean sigmoid output of each last-layer neuron over the batch, at every forward pass."
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(9, 5), layout='constrained'); ax = fig.subplots()
         colors = _layer_colors(result.output_mean.shape[1])
         for i in range(result.output_mean.shape[1]):
@@ -143,9 +132,10 @@ def plot_output_means(result: SKAResult) -> Figure:
         ax.legend(fontsize=7, ncol=2)
     return fig
 
+# %% ../../nbs/32_ska.plots.ipynb #14a0affc
 def plot_tensor_net(result: SKAResult) -> Figure:
     "Tensor Net per step (with its zero line) and its cumulative total, per layer."
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(12, 4.5), layout='constrained'); ax1, ax2 = fig.subplots(1, 2)
         _lines(ax1, result.steps, result.tensor_net, result.layer_sizes)
         ax1.axhline(0, color='grey', lw=0.8); ax1.set(xlabel='step k', ylabel='Net', title='Tensor Net per step')
@@ -157,7 +147,7 @@ def plot_tensor_net(result: SKAResult) -> Figure:
 def plot_entropy_heatmap(result: SKAResult) -> Figure:
     "Layer-by-step heatmap of the entropy H_l(k)."
     import seaborn as sns
-    with _style('white'):
+    with style('white', context='notebook', font_scale=0.9):
         fig = Figure(figsize=(12, 1.2 * len(result.layer_sizes) + 1.5), layout='constrained'); ax = fig.subplots()
         every = max(1, len(result.steps) // 10)
         ticks = [str(k) if i % every == 0 else '' for i, k in enumerate(result.steps)]
@@ -171,7 +161,7 @@ def plot_time_invariance(inv: dict) -> Figure:
     "‖Z‖, cos θ and accumulated normalised entropy against t = η·(k−1) for every (η, K) run."
     runs = inv['runs']; L = len(next(iter(runs.values())).layer_sizes)
     styles = ['-', '--', ':', '-.']
-    with _style():
+    with style(context='notebook', font_scale=0.9):
         fig = Figure(figsize=(15, 4.5), layout='constrained'); axes = fig.subplots(1, 3)
         for (eta, K), r, ls in zip(runs, runs.values(), styles * 4):
             t = eta * np.arange(K - 1)
@@ -185,13 +175,14 @@ def plot_time_invariance(inv: dict) -> Figure:
         fig.suptitle(f"Runs at η·K = {inv['tau']:g}: colours are layers, line styles are (η, K)")
     return fig
 
-# %% ../../nbs/32_ska.plots.ipynb #8adc33d1
+# %% ../../nbs/32_ska.plots.ipynb #6f3371e9
 def figure_png(fig: Figure, # any figure
                dpi: int = 100, # resolution
               ) -> bytes:
     "Render a figure to PNG bytes, trimmed to its content (geonb.plots.png_bytes with a tight box)."
     return png_bytes(fig, dpi, bbox_inches='tight')
 
+# %% ../../nbs/32_ska.plots.ipynb #768f8a45
 def figure_image(fig: Figure, dpi: int = 100):
     "Render a figure to a PIL image."
     from PIL import Image
