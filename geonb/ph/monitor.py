@@ -197,12 +197,18 @@ def _subsample(self: PHCallback, n: int, salt: int) -> torch.Tensor:
 # %% ../../nbs/10_ph.monitor.ipynb #b2e79d5b
 @patch
 def before_fit(self: PHCallback, learner):
-    "Check the splits exist, build the monitor, and fix the subsamples."
+    "Check the splits exist, build the monitor, fix the subsamples, and restore a resumed run's ALERT count."
     if self.eval_split not in learner.data.splits:
         raise ConfigError(f"PHCallback needs a {self.eval_split!r} split, the data has {list(learner.data.splits)}; "
                           "use geonb.data.with_validation(ds) or eval_split='test'")
     self.monitor = PHMonitor(learner.data.num_classes, self.gap_threshold)
     self.index = {s: self._subsample(len(learner.data[s]), salt) for salt, s in enumerate(('train', self.eval_split))}
+    rows = [r for r in getattr(learner, 'history', []) if 'ph_status' in r]  # epochs a resumed run's checkpoint kept
+    for r in rows:  # replay PHMonitor.check's count: ALERT adds one, OK resets, WATCH keeps
+        if r['ph_status'] == 'ALERT': self.monitor.alert_count += 1
+        elif r['ph_status'] == 'OK': self.monitor.alert_count = 0
+    if rows and self.monitor.should_stop and rows[-1]['epoch'] > self.min_epoch:
+        learner.stop_reason = f"PH monitor: {self.monitor.alert_count} H0-gap ALERTs at epoch {rows[-1]['epoch']} (restored from the checkpoint)"
 
 # %% ../../nbs/10_ph.monitor.ipynb #a167fbc9
 @patch
