@@ -21,6 +21,7 @@ __all__ = ['PureFieldEngine', 'Directions', 'extract_directions', 'PureFieldClas
 def _engine(input_dim: int, hidden: int, n_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
+# %% ../../nbs/11_ph.engine.ipynb #8585bb41
 class PureFieldEngine(nn.Module):
     "Two MLP engines; output = scale * sqrt(tension) * direction of their difference. Returns (out, tension)."
     def __init__(self, input_dim: int, # flattened input size, e.g. 784
@@ -36,7 +37,7 @@ class PureFieldEngine(nn.Module):
         self.engine_a, self.engine_g = _engine(input_dim, hidden, n_classes, dropout), _engine(input_dim, hidden, n_classes, dropout)
         self.tension_scale = nn.Parameter(torch.ones(1))
 
-# %% ../../nbs/11_ph.engine.ipynb #1a82bd83
+# %% ../../nbs/11_ph.engine.ipynb #8447c20f
 @patch
 def repulsion(self: PureFieldEngine, x: torch.Tensor) -> torch.Tensor:
     "r = A(x) - G(x) for inputs flattened to (B, input_dim)."
@@ -44,6 +45,7 @@ def repulsion(self: PureFieldEngine, x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] != self.input_dim: raise ConfigError(f"expected {self.input_dim} input features per sample, got {x.shape[1]}")
     return self.engine_a(x) - self.engine_g(x)
 
+# %% ../../nbs/11_ph.engine.ipynb #e1830bf3
 @patch
 def forward(self: PureFieldEngine, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "(out, tension): out = s * sqrt(t + 1e-8) * n(r), t = mean_k r_k^2."
@@ -51,6 +53,7 @@ def forward(self: PureFieldEngine, x: torch.Tensor) -> tuple[torch.Tensor, torch
     t = (r ** 2).mean(-1)
     return self.tension_scale * torch.sqrt(t.unsqueeze(-1) + 1e-8) * F.normalize(r, dim=-1), t
 
+# %% ../../nbs/11_ph.engine.ipynb #80ab7bf5
 @patch
 @torch.no_grad()
 def extract_directions(self: PureFieldEngine, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +95,11 @@ def extract_directions(model: PureFieldEngine, # the model to read
 # %% ../../nbs/11_ph.engine.ipynb #c083c8f4
 class PureFieldClassifier(nn.Module):
     "A PureFieldEngine whose forward returns {'logits': out, 'tension': t}, for geonb.train."
-    def __init__(self, input_dim: int, hidden: int = 128, n_classes: int = 10, dropout: float = 0.3):
+    def __init__(self, input_dim: int, # flattened input size
+                 hidden: int = 128, # hidden width of each engine
+                 n_classes: int = 10, # K
+                 dropout: float = 0.3, # dropout after each engine's hidden layer
+                ):
         super().__init__()
         self.engine = PureFieldEngine(input_dim, hidden, n_classes, dropout)
     def forward(self, x: torch.Tensor) -> dict:

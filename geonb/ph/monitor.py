@@ -22,6 +22,7 @@ __all__ = ['DirectionError', 'class_distances', 'compute_h0', 'get_merges', 'PHS
 class DirectionError(GeonbError, ValueError):
     "Directions and labels do not fit together."
 
+# %% ../../nbs/10_ph.monitor.ipynb #7b30de19
 def _as_numpy(x, name: str, ndim: int) -> np.ndarray:
     x = np.asarray(x.detach().cpu() if hasattr(x, 'detach') else x)
     if x.ndim != ndim: raise DirectionError(f"{name} must have {ndim} dimension(s), got shape {x.shape}")
@@ -44,7 +45,7 @@ def class_distances(directions, # (N, D) direction vectors (numpy or torch)
     means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-8)
     return cosine_distance_matrix(means), means
 
-# %% ../../nbs/10_ph.monitor.ipynb #82423954
+# %% ../../nbs/10_ph.monitor.ipynb #17bd5a3e
 def compute_h0(directions, # (N, D) direction vectors
                labels, # (N,) integer labels
                n_classes: int = 10, # K
@@ -52,6 +53,7 @@ def compute_h0(directions, # (N, D) direction vectors
     "H0 total persistence of the class-mean directions under cosine distance."
     return h0_total(class_distances(directions, labels, n_classes)[0], check=False)
 
+# %% ../../nbs/10_ph.monitor.ipynb #d1c695f6
 def get_merges(C, # (K, K) distance matrix, e.g. from `class_distances`
               ) -> list[Merge]: # K-1 merges (distance, i, j), smallest distance first
     "The Kruskal merge order of a class-distance matrix: the confusion pairs, closest first."
@@ -83,9 +85,13 @@ class PHMonitor:
         "Three ALERTs with no OK in between (WATCH does not reset the count)."
         return self.alert_count >= 3
 
-# %% ../../nbs/10_ph.monitor.ipynb #b54d7a19
+# %% ../../nbs/10_ph.monitor.ipynb #0a0b6f83
 @patch
-def check(self: PHMonitor, dirs_train, labels_train, dirs_test, labels_test) -> PHStatus:
+def check(self: PHMonitor, dirs_train, # (N, D) training directions
+          labels_train, # (N,) training labels
+          dirs_test, # (M, D) evaluation directions
+          labels_test, # (M,) evaluation labels
+         ) -> PHStatus:
     "Compare H0 on train and eval directions, update the alert count, and record the status."
     h0_train = compute_h0(dirs_train, labels_train, self.n_classes)
     C, _ = class_distances(dirs_test, labels_test, self.n_classes)
@@ -159,6 +165,7 @@ def summary(self: LayerPHMonitor) -> dict:
 try: from geonb.train import Callback as _CallbackBase
 except ImportError: _CallbackBase = object  # geonb.train not built yet: the hooks below are duck-typed
 
+# %% ../../nbs/10_ph.monitor.ipynb #32507ba7
 class PHCallback(_CallbackBase):
     "Train/eval H0-gap monitor for `geonb.train.Learner`; adds h0_* columns and may stop training."
     order = 10
@@ -179,7 +186,7 @@ class PHCallback(_CallbackBase):
     def after_step(self, learner): pass
     def after_fit(self, learner): pass
 
-# %% ../../nbs/10_ph.monitor.ipynb #32507ba7
+# %% ../../nbs/10_ph.monitor.ipynb #83500d3d
 @patch
 def _subsample(self: PHCallback, n: int, salt: int) -> torch.Tensor:
     "A seeded, sorted subset of range(n) of size min(n, max_samples)."
@@ -187,22 +194,30 @@ def _subsample(self: PHCallback, n: int, salt: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
     return torch.randperm(n, generator=g)[:self.max_samples].sort().values
 
+# %% ../../nbs/10_ph.monitor.ipynb #b2e79d5b
 @patch
 def before_fit(self: PHCallback, learner):
-    "Check the splits exist, build the monitor, and fix the subsamples."
+    "Check the splits exist, build the monitor, fix the subsamples, and restore a resumed run's ALERT count."
     if self.eval_split not in learner.data.splits:
         raise ConfigError(f"PHCallback needs a {self.eval_split!r} split, the data has {list(learner.data.splits)}; "
                           "use geonb.data.with_validation(ds) or eval_split='test'")
     self.monitor = PHMonitor(learner.data.num_classes, self.gap_threshold)
     self.index = {s: self._subsample(len(learner.data[s]), salt) for salt, s in enumerate(('train', self.eval_split))}
+    rows = [r for r in getattr(learner, 'history', []) if 'ph_status' in r]  # epochs a resumed run's checkpoint kept
+    for r in rows:  # replay PHMonitor.check's count: ALERT adds one, OK resets, WATCH keeps
+        if r['ph_status'] == 'ALERT': self.monitor.alert_count += 1
+        elif r['ph_status'] == 'OK': self.monitor.alert_count = 0
+    if rows and self.monitor.should_stop and rows[-1]['epoch'] > self.min_epoch:
+        learner.stop_reason = f"PH monitor: {self.monitor.alert_count} H0-gap ALERTs at epoch {rows[-1]['epoch']} (restored from the checkpoint)"
 
-# %% ../../nbs/10_ph.monitor.ipynb #4ad078d9
+# %% ../../nbs/10_ph.monitor.ipynb #a167fbc9
 @patch
 def _directions(self: PHCallback, learner, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     "L2-normalised logits and labels of the split's subsample."
     s, idx = learner.data[split], self.index[split]
     return F.normalize(learner.predict(s.images[idx], batch_size=self.batch_size).float(), dim=-1), s.labels[idx]
 
+# %% ../../nbs/10_ph.monitor.ipynb #bb4103f4
 @patch
 def after_epoch(self: PHCallback, learner, row: dict):
     "Run the monitor on this epoch's model and add its columns to the history row."

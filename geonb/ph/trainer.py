@@ -28,6 +28,7 @@ SEED_NORMALISATION = {'fashion': (0.2860, 0.3530), 'mnist': (0.1307, 0.3081)}
 SEED_CLASS_NAMES = {'fashion': ['Tshirt', 'Trouser', 'Pullvr', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneakr', 'Bag', 'Boot'],
                     'cifar10': ['plane', 'auto', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']}
 
+# %% ../../nbs/12_ph.trainer.ipynb #249e7cc2
 def flatten_normalised(ds: Dataset, # uint8 dataset
                       ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], tuple]: # ({split: (x float (N, D), y)}, (mean, std))
     "Every split as flattened float32 features standardised with the seed's (or the training split's) statistics."
@@ -96,8 +97,11 @@ class PHTrainer:
         self.lr_candidates, self.lr_search_epochs, self.device = tuple(lr_candidates), lr_search_epochs, get_device(device)
         self.verbose, self.progress, self.data_root, self.download = verbose, progress, data_root, download
 
-    def _log(self, msg: str = ''):
-        if self.verbose: print(msg)
+# %% ../../nbs/12_ph.trainer.ipynb #a46392fb
+@patch
+def _log(self: PHTrainer, msg: str = ''):
+    "Print `msg` when verbose."
+    if self.verbose: print(msg)
 
 # %% ../../nbs/12_ph.trainer.ipynb #cc9135ae
 @patch
@@ -123,6 +127,7 @@ def _new_model(self: PHTrainer) -> PureFieldEngine:
     torch.manual_seed(self.seed)
     return PureFieldEngine(self.x['train'].shape[1], self.hidden, self.ds.num_classes).to(self.device)
 
+# %% ../../nbs/12_ph.trainer.ipynb #bb337857
 @patch
 def _train_epoch(self: PHTrainer, model, opt, epoch: int, clip: float | None = None, stream: int = 0) -> float:
     "One pass over the training split with cross-entropy on `out`; returns train accuracy (%)."
@@ -139,6 +144,7 @@ def _train_epoch(self: PHTrainer, model, opt, epoch: int, clip: float | None = N
         correct += int((out.argmax(1) == y[idx]).sum())
     return 100.0 * correct / len(y)
 
+# %% ../../nbs/12_ph.trainer.ipynb #6bd91062
 @patch
 def _directions(self: PHTrainer, model, split: str):
     "Directions of `model` on a split (eval mode)."
@@ -149,6 +155,7 @@ def difficulty_of(h0_ep1: float) -> str:
     "The seed's difficulty label from epoch-1 H0: easy > 3.5 >= medium > 2.0 >= hard."
     return 'easy' if h0_ep1 > 3.5 else 'medium' if h0_ep1 > 2.0 else 'hard'
 
+# %% ../../nbs/12_ph.trainer.ipynb #bded5109
 @patch
 def _phase1(self: PHTrainer):
     "Train a probe for one epoch; set h0_ep1, acc_ep1, difficulty; print the epoch-1 confusion pairs."
@@ -171,6 +178,7 @@ def h0_cv(h0s) -> float:
     h0s = np.asarray(h0s, dtype=np.float64)
     return float(h0s.std() / (h0s.mean() + 1e-8))
 
+# %% ../../nbs/12_ph.trainer.ipynb #33b6b800
 @patch
 def _phase2(self: PHTrainer, bar=None) -> float:
     "Pick the LR with the smallest H0 CV over `lr_search_epochs` epochs (or take the given LR)."
@@ -292,6 +300,7 @@ class _Parser(argparse.ArgumentParser):
     "An ArgumentParser that raises instead of printing usage and exiting."
     def error(self, message): raise _UsageError(message)
 
+# %% ../../nbs/12_ph.trainer.ipynb #9a8abb51
 def _lr(text: str):
     "'auto' or a positive float."
     if text == 'auto': return text
@@ -329,7 +338,7 @@ def _check_cli_args(a: argparse.Namespace) -> argparse.Namespace:
     a.lr = _lr(a.lr)
     return a
 
-# %% ../../nbs/12_ph.trainer.ipynb #93ef4867
+# %% ../../nbs/12_ph.trainer.ipynb #3b2f34d5
 def _write_bundle(out: str, a: argparse.Namespace, trainer: PHTrainer, res: TrainingResult) -> str:
     "A run bundle with flat results, the epoch log and the kept weights."
     from geonb.runs import RunBundle
@@ -345,6 +354,7 @@ def _write_bundle(out: str, a: argparse.Namespace, trainer: PHTrainer, res: Trai
     bundle.finish(results, device=trainer.device)
     return str(bundle.path)
 
+# %% ../../nbs/12_ph.trainer.ipynb #ead284ca
 def ph_train_cli(argv: list[str] | None = None) -> int: # arguments after `ph-train`; None reads sys.argv[1:]
     "`geonb ph-train`: run PHTrainer from the command line; returns the exit status."
     try:
