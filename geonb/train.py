@@ -185,7 +185,7 @@ def state(self: Learner) -> tuple[dict, dict]:
     tensors = {**{f'model.{k}': v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in self.model.state_dict().items()},
                **{k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in opt_t.items()}, **rng_t}
     scalars = dict(step=self.step, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, lr_scale=self.lr_scale,
-                   rollbacks_in_row=self.rollbacks_in_row, history=self.history, optimizer=opt_meta, rng=rng_s,
+                   rollbacks_in_row=self.rollbacks_in_row, stop_reason=self.stop_reason, history=self.history, optimizer=opt_meta, rng=rng_s,
                    config=self.config.to_dict())
     return tensors, scalars
 
@@ -196,6 +196,7 @@ def load_state(self: Learner, tensors: dict, scalars: dict, rng: bool = True):
     self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith('model.')})
     self.opt.load_state_dict(_unflatten_optimizer({k: v for k, v in tensors.items() if k.startswith('optim.')}, scalars['optimizer']))
     for k in ('step', 'epoch', 'batch_in_epoch', 'lr_scale', 'rollbacks_in_row', 'history'): setattr(self, k, scalars[k])
+    self.stop_reason = scalars.get('stop_reason')  # checkpoints written before it was recorded have none
     if rng: _set_rng_state(tensors, scalars['rng'])
 
 # %% ../nbs/03_train.ipynb #c5522903
