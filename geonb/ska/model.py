@@ -89,6 +89,8 @@ def check_inputs(x, # float samples (N, input_size), or images (N, C, H, W) that
     x = x.reshape(len(x), -1)
     if x.shape[1] != input_size: raise InputError(f"{name}: expected {input_size} features per sample, found {x.shape[1]}")
     if not torch.isfinite(x).all(): raise InputError(f"{name}: expected finite values, found NaN or inf")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1: raise InputError(f"{name}: expected values in [0, 1] (pixels / 255), found values in [{lo:.4g}, {hi:.4g}]")
     return x
 
 # %% ../../nbs/30_ska.model.ipynb #8f4e1183
@@ -265,8 +267,11 @@ def fit_backprop(x: torch.Tensor, # float inputs (N, input_size)
     "Train the SKA architecture by backprop and cross-entropy on Z_L; return it and its loss history."
     config = config or SKAConfig()
     x, net = check_inputs(x, config.input_size), init_network(config)
-    if labels.shape != (len(x),) or labels.dtype != torch.int64 or int(labels.max()) >= config.layer_sizes[-1]:
-        raise InputError(f"labels: expected int64 (N,) = ({len(x)},) below {config.layer_sizes[-1]}, found {labels.dtype} {tuple(labels.shape)}")
+    C = config.layer_sizes[-1]
+    if not isinstance(labels, torch.Tensor) or labels.shape != (len(x),) or labels.dtype != torch.int64:
+        raise InputError(f"labels: expected an int64 tensor of shape ({len(x)},), found {getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
+    if int(labels.min()) < 0 or int(labels.max()) >= C:
+        raise InputError(f"labels: expected class indices in [0, {C}), found [{int(labels.min())}, {int(labels.max())}]")
     params = [t.clone().requires_grad_() for t in net.weights + net.biases]
     L, opt, losses = len(net.weights), torch.optim.Adam(params, lr=lr), []
     for epoch in range(epochs):
