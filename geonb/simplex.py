@@ -20,6 +20,7 @@ __all__ = ['SimplexError', 'check_simplex', 'squared_distances', 'edge_lengths',
 class SimplexError(GeonbError, ValueError):
     "A tensor does not have the shape of a batch of simplices."
 
+# %% ../nbs/07_simplex.ipynb #ccd54664
 def check_simplex(x, # vertices, shape (..., k+1, D)
                   name: str = 'simplex', # what the tensor is called, for messages
                   vertices: int | None = None, # the expected vertex count k+1, if fixed
@@ -40,6 +41,7 @@ def squared_distances(x: torch.Tensor, # vertices (..., n, D)
     diff = x.unsqueeze(-2) - x.unsqueeze(-3)
     return diff.pow(2).sum(-1)
 
+# %% ../nbs/07_simplex.ipynb #6fb72674
 def edge_lengths(x: torch.Tensor, # vertices (..., k+1, D)
                 ) -> torch.Tensor: # (..., (k+1)k/2) lengths of the edges i < j
     "The lengths of every edge of each simplex."
@@ -53,6 +55,7 @@ def edge_variance(x: torch.Tensor) -> torch.Tensor:
     "Population variance of each simplex's edge lengths, shape (...)."
     return edge_lengths(x).var(dim=-1, unbiased=False)
 
+# %% ../nbs/07_simplex.ipynb #359345bd
 def edge_cv(x: torch.Tensor, # vertices (..., k+1, D)
             eps: float = 1e-12, # guards a collapsed simplex (mean edge 0)
            ) -> torch.Tensor:
@@ -72,6 +75,7 @@ def cayley_menger_matrix(x: torch.Tensor, # vertices (..., k+1, D)
     cm[..., 1:, 1:] = d2
     return cm
 
+# %% ../nbs/07_simplex.ipynb #fec60ab0
 def cayley_menger_determinant(x: torch.Tensor) -> torch.Tensor:
     "det of the Cayley-Menger matrix, computed in float64, shape (...)."
     return torch.linalg.det(cayley_menger_matrix(x.double()))
@@ -92,6 +96,7 @@ def edge_gram(x: torch.Tensor, # vertices (..., k+1, D)
     e = x[..., 1:, :] - x[..., :1, :]
     return e @ e.transpose(-1, -2)
 
+# %% ../nbs/07_simplex.ipynb #908df074
 def simplex_log_volume(x: torch.Tensor, # vertices (..., k+1, D)
                        eps: float = 1e-12, # eigenvalue floor, keeps a collapsed simplex finite
                        jitter: float = 0.0, # added to the Gram diagonal before the eigenvalues
@@ -103,11 +108,12 @@ def simplex_log_volume(x: torch.Tensor, # vertices (..., k+1, D)
     lam = torch.linalg.eigvalsh(g).clamp_min(eps)
     return 0.5 * lam.log().sum(-1) - math.lgamma(k + 1)
 
+# %% ../nbs/07_simplex.ipynb #92526a7a
 def simplex_volume(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     "Volume of each k-simplex by the stable eigenvalue form."
     return simplex_log_volume(x, eps).exp()
 
-# %% ../nbs/07_simplex.ipynb #c83481a3
+# %% ../nbs/07_simplex.ipynb #53c72f2d
 def regular_simplex_volume(edge, # edge length a (float or tensor)
                            k: int, # the simplex order (k+1 vertices), k >= 1
                           ):
@@ -115,6 +121,7 @@ def regular_simplex_volume(edge, # edge length a (float or tensor)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise SimplexError(f"k: expected an int >= 1, found {k!r}")
     return edge ** k / math.factorial(k) * math.sqrt((k + 1) / 2 ** k)
 
+# %% ../nbs/07_simplex.ipynb #c83481a3
 def regular_simplex(k: int, # the simplex order, k >= 1
                     edge: float = 1.0, # the edge length
                     dtype=torch.float64,

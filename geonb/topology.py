@@ -18,10 +18,12 @@ __all__ = ['DistanceMatrixError', 'check_distance_matrix', 'mst_edges', 'h0_tota
 class DistanceMatrixError(GeonbError, ValueError):
     "A distance matrix is not square, symmetric, finite and non-negative with a zero diagonal."
 
+# %% ../nbs/06_topology.ipynb #3d51f940
 def _max_asymmetry(D: np.ndarray, block: int = 64) -> float:
     "max |D - D.T| over the upper triangle, in row blocks (a full transpose is cache-hostile and 3x slower)."
     return max((float(np.abs(D[i:i + block, i:] - D[i:, i:i + block].T).max()) for i in range(0, len(D), block)), default=0.0)
 
+# %% ../nbs/06_topology.ipynb #93e399e1
 def check_distance_matrix(D, # (n, n) distances: numpy array, torch tensor or nested lists
                           atol: float = 1e-6, # tolerance for asymmetry and for the diagonal, relative to max |D|
                          ) -> np.ndarray: # the matrix as float64
@@ -60,6 +62,7 @@ def mst_edges(D, # (n, n) distance matrix
         best[v] = np.inf
     return src, dst, w
 
+# %% ../nbs/06_topology.ipynb #69eef9b9
 def h0_total(D, # (n, n) distance matrix
              check: bool = True, # validate `D` first
             ) -> float: # sum of the finite H0 bars (all births are 0)
@@ -120,6 +123,7 @@ def h0_scalars(values, # a 1-d sequence of finite scalars
         raise DistanceMatrixError(f"expected a non-empty sequence of finite scalars, got {v.size} values, finite={bool(np.isfinite(v).all())}")
     return float(v.max() - v.min())
 
+# %% ../nbs/06_topology.ipynb #9a5c1ba6
 def scalar_distance_matrix(values) -> np.ndarray:
     "Distances |s_i - s_j| between scalars."
     v = np.asarray(values, dtype=np.float64).ravel()

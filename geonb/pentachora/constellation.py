@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastcore.basics import patch
+
 from ..core import GeonbError
 
 # %% auto #0
@@ -19,6 +21,7 @@ __all__ = ['ConstellationError', 'default_num_pairs', 'BatchedPentachoronConstel
 class ConstellationError(GeonbError, ValueError):
     "A constellation was configured or called with incompatible sizes."
 
+# %% ../../nbs/21_pentachora.constellation.ipynb #b9f27e25
 def default_num_pairs(num_classes: int) -> int:
     "PROPOSED auto-scaling of the pair count: max(5, ceil(C / 2))."
     return max(5, math.ceil(num_classes / 2))
@@ -51,14 +54,17 @@ class BatchedPentachoronConstellation(nn.Module):
         self.pair_weights = nn.Parameter(torch.zeros(P))
         self.fusion = self._fusion_mlp(num_classes, dim) if fusion else None
 
-    @staticmethod
-    def _fusion_mlp(num_classes, dim):
-        mlp = nn.Sequential(nn.Linear(num_classes + dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, num_classes))
-        nn.init.zeros_(mlp[-1].weight); nn.init.zeros_(mlp[-1].bias)
-        return mlp
+# %% ../../nbs/21_pentachora.constellation.ipynb #3df64ce6
+@patch(cls_method=True)
+def _fusion_mlp(cls: BatchedPentachoronConstellation, num_classes, dim):
+    "The residual MLP over [pair logits, z], with its last layer at zero."
+    mlp = nn.Sequential(nn.Linear(num_classes + dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, num_classes))
+    nn.init.zeros_(mlp[-1].weight); nn.init.zeros_(mlp[-1].bias)
+    return mlp
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #6570f75e
-def _route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
+@patch
+def route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
     "Vertex routing of z (B, D): similarities, coherence, gate and log vertex probabilities, each per pair."
     if z.ndim != 2 or z.shape[1] != self.dim:
         raise ConstellationError(f"z: expected shape (B, {self.dim}), found {tuple(z.shape)}")
@@ -70,23 +76,23 @@ def _route(self: BatchedPentachoronConstellation, z: torch.Tensor) -> dict:
     log_pi = (gate[..., None] * (a_d + a_s) / (2 * tau)).log_softmax(-1)
     return dict(dispatch=a_d, special=a_s, coherence=coherence, gate=gate, log_vertex_probs=log_pi)
 
-BatchedPentachoronConstellation.route = _route
-
 # %% ../../nbs/21_pentachora.constellation.ipynb #486c9be3
-def _group_log_probs(self: BatchedPentachoronConstellation, z: torch.Tensor) -> torch.Tensor:
+@patch
+def group_log_probs(self: BatchedPentachoronConstellation, z: torch.Tensor) -> torch.Tensor:
     "Within-group class log-probabilities, (B, C) in class order."
     parts = [head(z).log_softmax(-1) for head in self.group_heads]
     return torch.cat(parts, -1)[:, self.class_order]
 
-def _pair_class_log_probs(self: BatchedPentachoronConstellation, log_pi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+# %% ../../nbs/21_pentachora.constellation.ipynb #feba2c56
+@patch
+def pair_class_log_probs(self: BatchedPentachoronConstellation, log_pi: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     "Per-pair class log-probabilities log π(vertex(c)) + log p(c | group), (B, P, C)."
     return log_pi[..., self.vertex_map] + self.group_log_probs(z)[:, None]
 
-BatchedPentachoronConstellation.group_log_probs = _group_log_probs
-BatchedPentachoronConstellation.pair_class_log_probs = _pair_class_log_probs
-
 # %% ../../nbs/21_pentachora.constellation.ipynb #d9a466a8
-def _constellation_forward(self: BatchedPentachoronConstellation, z: torch.Tensor):
+@patch
+def forward(self: BatchedPentachoronConstellation, z: torch.Tensor):
+    "Logits (B, C) and the routing diagnostics of z (B, D)."
     r = self.route(z)
     pair_logits = self.pair_class_log_probs(r['log_vertex_probs'], z)
     logits = torch.einsum('p,bpc->bc', self.pair_weights.softmax(0), pair_logits)
@@ -96,8 +102,6 @@ def _constellation_forward(self: BatchedPentachoronConstellation, z: torch.Tenso
     diagnostics = dict(vertex_probs=pi, gate=r['gate'], coherence=r['coherence'],
                        routing_entropy=-(pi * log_pi).sum(-1))
     return logits, diagnostics
-
-BatchedPentachoronConstellation.forward = _constellation_forward
 
 # %% ../../nbs/21_pentachora.constellation.ipynb #b31091d7
 class RoseDiagnosticHead(nn.Module):

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastcore.basics import patch
+
 from ..core import GeonbError
 
 # %% auto #0
@@ -61,6 +63,7 @@ EDGE_KERNELS = torch.tensor([
     [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
 ], dtype=torch.float32) / torch.tensor([4., 4., 4., 2., 3.]).view(5, 1, 1)
 
+# %% ../../nbs/20_pentachora.encoder.ipynb #46bc456d
 @torch.no_grad()
 def init_edge_kernels(conv: nn.Conv2d):
     "Write the five fixed edge kernels into input channel 0 of the first five filters (if there are five)."
@@ -85,17 +88,20 @@ class PentaFreqExtractor(nn.Module):
         self.register_buffer('adjacency', torch.ones(5, 5) - torch.eye(5))
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #a0a5bdd0
+@patch
 def _as_image(self: PentaFreqExtractor, x: torch.Tensor) -> torch.Tensor:
+    "The input as images (B, C, S, S), from either accepted shape."
     C, S = self.input_ch, self.side
     if x.ndim == 2 and x.shape[1] == self.input_dim: return x.view(-1, C, S, S)
     if x.ndim == 4 and tuple(x.shape[1:]) == (C, S, S): return x
     raise EncoderError(f"expected input (B, {self.input_dim}) or (B, {C}, {S}, {S}), found {tuple(x.shape)}")
 
-def _extractor_forward(self: PentaFreqExtractor, x: torch.Tensor) -> torch.Tensor:
+# %% ../../nbs/20_pentachora.encoder.ipynb #e416ed82
+@patch
+def forward(self: PentaFreqExtractor, x: torch.Tensor) -> torch.Tensor:
+    "Five vertices (B, 5, base_dim): each branch, pooled to 7×7, through its own head."
     x = self._as_image(x)
     return torch.stack([head(self.pool(branch(x)).flatten(1)) for branch, head in zip(self.branches, self.heads)], 1)
-
-PentaFreqExtractor._as_image, PentaFreqExtractor.forward = _as_image, _extractor_forward
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #e1aa5dd4
 class PentachoronCrossAttention(nn.Module):
@@ -109,22 +115,24 @@ class PentachoronCrossAttention(nn.Module):
             raise EncoderError(f"num_heads must divide the vertex width: {dim} is not divisible by {num_heads}")
         self.attn = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
 
-    def forward(self, vertices: torch.Tensor, # (B, 5, D)
-                adjacency: torch.Tensor, # (5, 5), 1 where attention is allowed
-               ) -> torch.Tensor: # (B, 5, D)
-        mask = torch.zeros_like(adjacency).masked_fill(adjacency == 0, float('-inf'))
-        return self.attn(vertices, vertices, vertices, attn_mask=mask, need_weights=False)[0]
+# %% ../../nbs/20_pentachora.encoder.ipynb #8b0856be
+@patch
+def forward(self: PentachoronCrossAttention, vertices: torch.Tensor, # (B, 5, D)
+            adjacency: torch.Tensor, # (5, 5), 1 where attention is allowed
+           ) -> torch.Tensor: # (B, 5, D)
+    "All five vertices attend at once, each masked from the vertices it is not joined to."
+    mask = torch.zeros_like(adjacency).masked_fill(adjacency == 0, float('-inf'))
+    return self.attn(vertices, vertices, vertices, attn_mask=mask, need_weights=False)[0]
 
-# %% ../../nbs/20_pentachora.encoder.ipynb #40cae57b
-def _forward_per_vertex(self: PentachoronCrossAttention, vertices: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+# %% ../../nbs/20_pentachora.encoder.ipynb #268755b4
+@patch
+def forward_per_vertex(self: PentachoronCrossAttention, vertices: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
     "The upstream form: one attention call per vertex, concatenated."
     outs = []
     for i in range(vertices.shape[1]):
         mask = torch.zeros_like(adjacency[i:i + 1]).masked_fill(adjacency[i:i + 1] == 0, float('-inf'))
         outs.append(self.attn(vertices[:, i:i + 1], vertices, vertices, attn_mask=mask, need_weights=False)[0])
     return torch.cat(outs, 1)
-
-PentachoronCrossAttention.forward_per_vertex = _forward_per_vertex
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #cbf7ab42
 class PentachoronOpinionFusion(nn.Module):
@@ -150,14 +158,15 @@ def soft_weights(vertices: torch.Tensor, # (B, 5, D)
     vn = F.normalize(vertices, dim=-1)
     return ((vn @ vn.transpose(1, 2)) * adjacency).sum(-1).softmax(-1)
 
-def _fusion_forward(self: PentachoronOpinionFusion, vertices, adjacency, return_diagnostics: bool = False):
+# %% ../../nbs/20_pentachora.encoder.ipynb #017b2d08
+@patch
+def forward(self: PentachoronOpinionFusion, vertices, adjacency, return_diagnostics: bool = False):
+    "Unit latent z (B, out_dim), and optionally {'lambda', 'softmax_weights'}."
     w = soft_weights(vertices, adjacency)
     lam = torch.sigmoid(self.lambda_raw)
     combined = lam * vertices * w[..., None] + (1 - lam) * self.cross_attention(vertices, adjacency)
     z = F.normalize(self.projection(self.mlp(combined.flatten(1))), dim=-1)
     return (z, {'lambda': lam, 'softmax_weights': w}) if return_diagnostics else z
-
-PentachoronOpinionFusion.forward = _fusion_forward
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #8f2d4c30
 class PentaFreqEncoderV2(nn.Module):
@@ -176,14 +185,19 @@ class PentaFreqEncoderV2(nn.Module):
         self.fusion = PentachoronOpinionFusion(base_dim, num_heads, proj_dim)
         self.out_dim = self.fusion.out_dim
 
-    def forward(self, x: torch.Tensor, # (B, C·S·S) or (B, C, S, S)
-                return_diagnostics: bool = False, # also return {'lambda', 'softmax_weights'}
-               ):
-        return self.fusion(self.extractor(x), self.extractor.adjacency, return_diagnostics)
+# %% ../../nbs/20_pentachora.encoder.ipynb #0a46b7d9
+@patch
+def forward(self: PentaFreqEncoderV2, x: torch.Tensor, # (B, C·S·S) or (B, C, S, S)
+            return_diagnostics: bool = False, # also return {'lambda', 'softmax_weights'}
+           ):
+    "Unit latent z (B, out_dim), and optionally the fusion's diagnostics."
+    return self.fusion(self.extractor(x), self.extractor.adjacency, return_diagnostics)
 
-    def get_frequency_contributions(self, x: torch.Tensor) -> torch.Tensor:
-        "The soft-geometry weight of each frequency vertex, (B, 5)."
-        return soft_weights(self.extractor(x), self.extractor.adjacency)
+# %% ../../nbs/20_pentachora.encoder.ipynb #8f6eabfc
+@patch
+def get_frequency_contributions(self: PentaFreqEncoderV2, x: torch.Tensor) -> torch.Tensor:
+    "The soft-geometry weight of each frequency vertex, (B, 5)."
+    return soft_weights(self.extractor(x), self.extractor.adjacency)
 
 # %% ../../nbs/20_pentachora.encoder.ipynb #6caff563
 def count_parameters(module: nn.Module) -> int:

@@ -9,6 +9,8 @@ import dataclasses, math
 import torch
 import torch.nn.functional as F
 
+from fastcore.basics import patch
+
 from ..core import Config, ConfigError, GeonbError
 from ..simplex import check_simplex, edge_cv, edge_lengths, rose_score, simplex_log_volume
 from ..train import warmup_cosine
@@ -25,6 +27,7 @@ def sanitize_latent(z: torch.Tensor) -> torch.Tensor:
     z = torch.nan_to_num(z, nan=0.0, posinf=big, neginf=-big)
     return z / z.abs().amax(-1, keepdim=True).clamp_min(1.0)
 
+# %% ../../nbs/22_pentachora.losses.ipynb #9f314d48
 def finite_or_zero(t: torch.Tensor) -> torch.Tensor:
     "A scalar loss term, or a zero (with no gradient) where it is not finite."
     return t if bool(torch.isfinite(t)) else torch.zeros((), dtype=t.dtype, device=t.device)
@@ -44,6 +47,7 @@ def _vertex_nll(zn, stack, targets, temperature):
     idx = targets[:, None, None].expand(-1, stack.shape[0], 1)
     return -logits.log_softmax(-1).gather(-1, idx).mean()
 
+# %% ../../nbs/22_pentachora.losses.ipynb #65618bf7
 def dual_infonce(z: torch.Tensor, # latents (B, D)
                  dispatchers: torch.Tensor, # (P, 5, D)
                  specialists: torch.Tensor, # (P, 5, D)
@@ -84,11 +88,12 @@ def volume_loss(x: torch.Tensor, # simplices (N, k+1, D)
     log_v_regular = k * mean_edge.log() - math.lgamma(k + 1) + 0.5 * math.log((k + 1) / 2 ** k)
     return F.relu(math.log(min_ratio) - (log_v - log_v_regular)).mean()
 
+# %% ../../nbs/22_pentachora.losses.ipynb #60709a00
 def edge_spread_loss(x: torch.Tensor) -> torch.Tensor:
     "Mean squared coefficient of variation of the edge lengths, Var(d) / mean(d)²."
     return edge_cv(x).pow(2).mean()
 
-# %% ../../nbs/22_pentachora.losses.ipynb #60709a00
+# %% ../../nbs/22_pentachora.losses.ipynb #0f5d39a3
 def stack_separation_loss(dispatchers: torch.Tensor, # (P, 5, D)
                           specialists: torch.Tensor, # (P, 5, D)
                           margin: float = 0.5, # minimum distance between the two centres of a pair
@@ -96,6 +101,7 @@ def stack_separation_loss(dispatchers: torch.Tensor, # (P, 5, D)
     "Mean over pairs of relu(margin − ||centre(dispatchers[p]) − centre(specialists[p])||)."
     return F.relu(margin - (dispatchers.mean(1) - specialists.mean(1)).norm(dim=-1)).mean()
 
+# %% ../../nbs/22_pentachora.losses.ipynb #4dc0e4f9
 def soft_radius_loss(x: torch.Tensor, # vertices (..., D)
                      low: float = 0.5, # norms below are penalised
                      high: float = 1.5, # norms above are penalised
@@ -104,7 +110,7 @@ def soft_radius_loss(x: torch.Tensor, # vertices (..., D)
     r = x.norm(dim=-1)
     return (F.relu(r - high).pow(2) + F.relu(low - r).pow(2)).mean()
 
-# %% ../../nbs/22_pentachora.losses.ipynb #7588ca50
+# %% ../../nbs/22_pentachora.losses.ipynb #b3c2c31b
 @dataclasses.dataclass
 class GeometryRegulariser:
     "PROPOSED geometry regulariser over both stacks: volume + edge spread + λ_sep·separation + radius."
@@ -124,6 +130,7 @@ class GeometryRegulariser:
         parts = {k: finite_or_zero(v) for k, v in parts.items()}
         return sum(parts.values()), parts
 
+# %% ../../nbs/22_pentachora.losses.ipynb #7588ca50
 def geometry_weight(epoch: float, # the epoch number, counted from 1
                     max_weight: float = 0.1, # the weight once ramped up
                     ramp_epochs: float = 5, # epochs to reach max_weight
@@ -156,17 +163,17 @@ class LossWeights(Config):
     use_geometry: bool = True
     use_diagnostic: bool = True
 
+# %% ../../nbs/22_pentachora.losses.ipynb #ee5d2397
 ABLATIONS = {'full': {}, 'ce_only': dict(use_dual=False, use_rose=False, use_geometry=False, use_diagnostic=False),
              'no_rose': dict(use_rose=False), 'no_geometry': dict(use_geometry=False)}
 
-# %% ../../nbs/22_pentachora.losses.ipynb #6e274e1b
-def _ablation(cls, name: str, # one of ABLATIONS: 'full', 'ce_only', 'no_rose', 'no_geometry'
-              **overrides) -> LossWeights:
+# %% ../../nbs/22_pentachora.losses.ipynb #5c0cd4b7
+@patch(cls_method=True)
+def ablation(cls: LossWeights, name: str, # one of ABLATIONS: 'full', 'ce_only', 'no_rose', 'no_geometry'
+             **overrides) -> LossWeights:
     "The weights of a named ablation, with optional further overrides."
     if name not in ABLATIONS: raise ConfigError(f"ablation: expected one of {sorted(ABLATIONS)}, got {name!r}")
     return cls.from_dict({**ABLATIONS[name], **overrides})
-
-LossWeights.ablation = classmethod(_ablation)
 
 # %% ../../nbs/22_pentachora.losses.ipynb #617d45e1
 def pentachora_loss(logits: torch.Tensor, # (B, C)
@@ -199,7 +206,7 @@ def pentachora_loss(logits: torch.Tensor, # (B, C)
     as_float = lambda v: float(v.detach()) if torch.is_tensor(v) else float(v)
     return total, {k: as_float(v) for k, v in terms.items()} | {'total': as_float(total)}
 
-# %% ../../nbs/22_pentachora.losses.ipynb #85b3a85b
+# %% ../../nbs/22_pentachora.losses.ipynb #bf427f9e
 def size_aware_lr(batch_size: int, # the training batch size
                   base_lr: float = 2e-2, # the learning rate at reference_batch
                   reference_batch: int = 2048,
@@ -208,6 +215,7 @@ def size_aware_lr(batch_size: int, # the training batch size
     if batch_size < 1: raise ConfigError(f"batch_size: expected a positive int, got {batch_size!r}")
     return base_lr * math.sqrt(batch_size / reference_batch)
 
+# %% ../../nbs/22_pentachora.losses.ipynb #85b3a85b
 def warmup_cosine_lr(step: int, # the current step, from 0
                      total_steps: int, # all steps of the run
                      peak_lr: float, # the learning rate after warm-up

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from safetensors.torch import load_file, save_file
 
+from fastcore.basics import patch
+
 from ..core import GeonbError, atomic_path
 from ..data import InputError, check_images
 from .constellation import BatchedPentachoronConstellation, RoseDiagnosticHead
@@ -44,7 +46,9 @@ class PentachoraClassifier(nn.Module):
         self.diagnostic_head = diagnostic_head or RoseDiagnosticHead(dim, diag_hidden)
 
 # %% ../../nbs/23_pentachora.model.ipynb #d2ef1594
-def _classifier_forward(self: PentachoraClassifier, x: torch.Tensor) -> dict:
+@patch
+def forward(self: PentachoraClassifier, x: torch.Tensor) -> dict:
+    "Logits, latent z, predicted ROSE and every diagnostic, for normalised images (N, C, S, S)."
     if isinstance(x, torch.Tensor) and not x.is_floating_point():
         raise InputError(f"images: expected normalised float images (apply a geonb.data.Normalizer first), found dtype {x.dtype}")
     check_images(x, channels=self.in_channels, size=self.size)
@@ -53,8 +57,6 @@ def _classifier_forward(self: PentachoraClassifier, x: torch.Tensor) -> dict:
     logits, diagnostics = self.constellation(z)
     return dict(logits=logits, z=z, rose_pred=self.diagnostic_head(z.detach()), **{'lambda': enc_diag['lambda'],
                 'frequency_weights': enc_diag['softmax_weights']}, **diagnostics)
-
-PentachoraClassifier.forward = _classifier_forward
 
 # %% ../../nbs/23_pentachora.model.ipynb #1b3ff2b7
 def parameter_counts(model: PentachoraClassifier) -> dict:
@@ -85,6 +87,7 @@ PARTS = ('encoder', 'constellation', 'diagnostic_head')
 class WeightsError(GeonbError, ValueError):
     "Saved weights are missing, do not fit the model, or are not finite."
 
+# %% ../../nbs/23_pentachora.model.ipynb #b8ef232a
 def save_parts(model: PentachoraClassifier, # the model to save
                folder: str | Path, # where the three files go (created if needed)
                metadata: dict | None = None, # str -> str metadata stored in each file
