@@ -12,8 +12,8 @@ from .runs import BundleError, read_bundle
 from .reproduce import Card, cards_dir, load_card, registered_cards
 
 # %% auto #0
-__all__ = ['CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'table_row', 'run_datasets',
-           'claim_baseline', 'card_data', 'render_card', 'render_index']
+__all__ = ['PUBLISHED_PROFILE', 'CardError', 'aggregate', 'collect', 'fmt', 'check_rendered', 'run_protocol', 'table_row',
+           'run_datasets', 'claim_baseline', 'card_folder', 'card_data', 'render_card', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #6dcc5396
 class CardError(GeonbError, ValueError):
@@ -172,9 +172,19 @@ def _environment(m: dict) -> list[str]:
 def _details(col: dict) -> list[str]:
     return ['## Training details', '', *_params_table(col), '', *_environment(col['bundles'][0]['manifest'])]
 
+# %% ../nbs/91_cards.ipynb #df0511ec
+PUBLISHED_PROFILE = 'quick'
+
+def card_folder(card: Card, profile: str) -> Path:
+    "The folder a `profile`'s card is written to: the card's own for the quick profile, else a subfolder."
+    if not isinstance(profile, str) or not re.fullmatch(r'[a-z][a-z0-9_-]*', profile):
+        raise CardError(f"card {card.name}: a profile name must be lowercase letters, digits, '-' or '_', found {profile!r}")
+    return card.folder if profile == PUBLISHED_PROFILE else card.folder/profile
+
 # %% ../nbs/91_cards.ipynb #0cf010e5
-def _figures(col: dict, card: Card) -> list[str]:
-    dest = card.folder/'figures'
+def _figures(col: dict, folder: Path) -> list[str]:
+    "Copy each run's plots into `folder/figures` and return the markdown that shows them."
+    dest = folder/'figures'
     if dest.exists(): shutil.rmtree(dest)
     out = []
     for b in _first_per_run(col['bundles']):
@@ -233,7 +243,7 @@ def _card_body(card: Card, col: dict) -> list[str]:
     return [f"# {card.title}", '', card.spec.get('summary', '').strip(), '', *_proposed_section(card),
             f"Profile `{col['profile']}`; every number below is the mean over the seeds that finished, from bundles whose manifests verify.", '',
             '## Claims beside this run', '', *_claims_table(card, col), '', '## All results', '', *_results_table(col['results']), '',
-            *_unfinished_section(col), *_figures(col, card), '', *_details(col), '', *reproduce_section, *_notes_section(card)]
+            *_unfinished_section(col), *_figures(col, card_folder(card, col['profile'])), '', *_details(col), '', *reproduce_section, *_notes_section(card)]
 
 # %% ../nbs/91_cards.ipynb #654f98c6
 def _check_round_trip(path: Path, data):
@@ -255,20 +265,22 @@ def _results_record(card: Card, col: dict) -> dict:
 
 # %% ../nbs/91_cards.ipynb #15aca0f0
 def _save_checked(card: Card, text: str, data, col: dict) -> Path:
-    path = card.folder/'README.md'
+    "Write the card and check its round trip, then write results.json beside it."
+    path = card_folder(card, col['profile'])/'README.md'
     atomic_write(path, text)
     _check_round_trip(path, data)
-    atomic_write(card.folder/'results.json', json.dumps(_results_record(card, col), indent=2, sort_keys=True) + '\n')
+    atomic_write(path.parent/'results.json', json.dumps(_results_record(card, col), indent=2, sort_keys=True) + '\n')
     return path
 
 # %% ../nbs/91_cards.ipynb #d4bd3ad6
 def render_card(session: str | Path, # a folder made by `geonb reproduce`: reports/runs/<card>/<run-id>
                 card: Card | None = None, # default: the registered card named in session.json
                ) -> Path:
-    "Render `<card>/README.md` and `<card>/results.json` from a session's verified bundles."
+    "Render the card's README.md and results.json (in `card_folder`) from a session's verified bundles."
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     col = collect(session)
     card = card or load_card(cards_dir()/col['card'])
+    card_folder(card, col['profile']) # a bad profile name fails before anything is written
     data = card_data(card, col['results'])
     text = check_rendered('---\n' + data.to_yaml() + '\n---\n\n' + '\n'.join(_card_body(card, col)), f'card {card.name}')
     return _save_checked(card, text, data, col)
@@ -280,15 +292,15 @@ def _index_row(name: str, claim: dict, res: dict, base: str | None) -> str:
     ours = res['results'].get(c.get('run'), {}).get(c.get('key'))
     b = claim_baseline(c, res['results'], res.get('datasets', {}), base)
     proto = res.get('protocols', {}).get(c.get('run'), 'not run') + _protocol_note(c)
-    return table_row(f"[{name}](cards/{name}/README.md)", c['claim'], _seed_value(c), fmt(ours, pct), proto, fmt(b, pct), res['profile'])
+    link = f"cards/{name}/README.md" if res['profile'] == PUBLISHED_PROFILE else f"cards/{name}/{res['profile']}/README.md"
+    return table_row(f"[{name}]({link})", c['claim'], _seed_value(c), fmt(ours, pct), proto, fmt(b, pct), res['profile'])
 
 # %% ../nbs/91_cards.ipynb #8c6b1e7f
 def _index_rows(name: str, card: Card) -> list[str]:
-    "A card's rows in the index; one placeholder row until it has a results.json."
-    res_path = card.folder/'results.json'
-    if not res_path.exists(): return [f"| [{name}](cards/{name}/) | not reproduced yet | | | | | |"]
-    res = json.loads(res_path.read_text())
-    return [_index_row(name, c, res, card.spec.get('baseline_run')) for c in card.claims]
+    "A card's rows in the index, the quick profile's first; one placeholder row until it has a results.json."
+    found = [p for p in [card.folder/'results.json', *sorted(card.folder.glob('*/results.json'))] if p.exists()]
+    if not found: return [f"| [{name}](cards/{name}/) | not reproduced yet | | | | | |"]
+    return [_index_row(name, c, json.loads(p.read_text()), card.spec.get('baseline_run')) for p in found for c in card.claims]
 
 # %% ../nbs/91_cards.ipynb #251c4dce
 def render_index(folder: str | Path | None = None) -> Path:

@@ -252,9 +252,10 @@ def threads_per_job(jobs: int) -> int:
 def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool) -> Outcome:
     "Execute `planned[i]`, printing a line as it starts and as it ends."
     r, tag = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
-    print(f"{tag}: {r.notebook.name} -> {r.out_dir}", flush=True)
+    # one write per line: with several jobs, print's separate write of the newline lets lines run together
+    print(f"{tag}: {r.notebook.name} -> {r.out_dir}\n", end='', flush=True)
     o = execute(r, timeout, progress)
-    print(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), flush=True)
+    print(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else '') + '\n', end='', flush=True)
     return o
 
 # %% ../nbs/90_reproduce.ipynb #45904dc8

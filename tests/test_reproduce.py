@@ -43,15 +43,16 @@ def test_tiny_card_end_to_end(tmp_path):
     card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
     r = reproduce(tmp_path, 'tiny')
     assert r.returncode == 0, r.stdout + r.stderr
-    text = (card/'README.md').read_text()
+    text = (card/'smoke'/'README.md').read_text()
     assert 'model-index' in text and '50.50% ± 0.71 (n=2)' in text and '25.50% ± 0.71 (n=2)' in text
     from huggingface_hub import ModelCard
-    assert ModelCard.load(card/'README.md').data.eval_results[0].metric_value == pytest.approx(0.505)
+    assert ModelCard.load(card/'smoke'/'README.md').data.eval_results[0].metric_value == pytest.approx(0.505)
     sessions = list((tmp_path/'runs'/'tiny').iterdir())
     info = json.loads((sessions[0]/'session.json').read_text())
     assert sorted((x['run'], x['seed'], x['status']) for x in info['runs']) == [('base', 0, 'complete'), ('base', 1, 'complete'), ('main', 0, 'complete'), ('main', 1, 'complete')]
     assert (sessions[0]/'main-seed0'/'main.ipynb').exists()  # the executed notebook beside its bundle
-    assert 'tiny' in (tmp_path/'index.md').read_text()
+    assert not (card/'README.md').exists()  # only the quick profile's card sits in the card folder itself
+    assert '[tiny](cards/tiny/smoke/README.md)' in (tmp_path/'index.md').read_text()
 
 
 def test_failing_and_dead_runs_are_recorded_and_the_rest_go_on(tmp_path):
@@ -64,7 +65,7 @@ def test_failing_and_dead_runs_are_recorded_and_the_rest_go_on(tmp_path):
     assert failed['status'] == 'failed' and 'planned failure' in failed['error']
     assert (session/'broken-seed0'/'broken.ipynb').exists()  # the executed copy is kept
     assert json.loads((session/'dead-seed1'/'manifest.json').read_text())['status'] == 'failed'
-    assert (card/'README.md').exists() and 'did not finish' in (card/'README.md').read_text()
+    assert (card/'smoke'/'README.md').exists() and 'did not finish' in (card/'smoke'/'README.md').read_text()
 
 
 @pytest.mark.parametrize('runs, message', [
@@ -99,7 +100,7 @@ def test_tampered_bundle_is_refused(tmp_path):
 
 def test_committed_cards_have_no_unrendered_fields():
     field = re.compile(r'\{\{|\{%|\{[A-Za-z_][\w.]*(\[[^\]]*\])?\}')
-    pages = [*ROOT.glob('reports/cards/*/README.md'), ROOT/'reports'/'index.md']
+    pages = [*ROOT.glob('reports/cards/*/README.md'), *ROOT.glob('reports/cards/*/*/README.md'), ROOT/'reports'/'index.md']
     for page in pages:
         if page.exists():
             hit = field.search(page.read_text())
@@ -116,7 +117,7 @@ def test_parallel_jobs_keep_plan_order_and_record_failures(tmp_path):
     assert [(x['run'], x['seed'], x['status']) for x in info['runs']] == [  # plan order (safe_dump sorts the runs)
         ('base', 0, 'complete'), ('base', 1, 'complete'), ('broken', 0, 'failed'), ('broken', 1, 'failed'),
         ('main', 0, 'complete'), ('main', 1, 'complete')]
-    assert '50.50% ± 0.71 (n=2)' in (card/'README.md').read_text()
+    assert '50.50% ± 0.71 (n=2)' in (card/'smoke'/'README.md').read_text()
 
 
 def test_bad_jobs_is_refused_before_any_kernel(tmp_path):
