@@ -212,8 +212,10 @@ def execute(run: PlannedRun, timeout: int = 3600, # seconds allowed per cell
     run.out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     params = dict(run.params, out_dir=str(run.out_dir.resolve()))
+    # the kernel's own log level is raised so its start-up notice about TCP transport does not drown the progress lines
     try: papermill.execute_notebook(str(run.notebook), str(run.executed), parameters=params, kernel_name='python3',
-                                    execution_timeout=timeout, progress_bar=progress, cwd=str(run.notebook.parent))
+                                    execution_timeout=timeout, progress_bar=progress, cwd=str(run.notebook.parent),
+                                    extra_arguments=['--IPKernelApp.log_level=ERROR'])
     except Exception as e: return _failed(run, params, _classify(e), t0)
     try: status = json.loads((run.out_dir/'manifest.json').read_text())['status']
     except (OSError, ValueError, KeyError): return _failed(run, params, 'the notebook finished without writing a run bundle manifest', t0)
