@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_reproduce.ipynb #6d52fb36
 from __future__ import annotations
-import dataclasses, json, os, sys, time, traceback
+import dataclasses, json, os, queue, sys, time, traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -206,7 +206,8 @@ def _failed(run: PlannedRun, params: dict, error: str, t0: float) -> Outcome:
 
 # %% ../nbs/90_reproduce.ipynb #54ca022e
 def execute(run: PlannedRun, timeout: int = 3600, # seconds allowed per cell
-            progress: bool = True) -> Outcome:
+            progress: bool | dict = True, # papermill's cell progress bar: on, off, or tqdm options
+           ) -> Outcome:
     "Execute one planned run in a fresh python3 kernel."
     import papermill
     run.out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,13 +252,18 @@ def threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 # %% ../nbs/90_reproduce.ipynb #32d77f67
-def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool) -> Outcome:
+def _say(line: str, bars: bool):
+    "Print one line in one write (threads cannot split it); through tqdm while bars are drawn, so they move below it."
+    if not bars: return print(line + '\n', end='', flush=True)
+    from tqdm.auto import tqdm
+    tqdm.write(line)
+
+def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool | dict) -> Outcome:
     "Execute `planned[i]`, printing a line as it starts and as it ends."
     r, tag = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
-    # one write per line: with several jobs, print's separate write of the newline lets lines run together
-    print(f"{tag}: {r.notebook.name} -> {r.out_dir}\n", end='', flush=True)
+    _say(f"{tag}: {r.notebook.name} -> {r.out_dir}", isinstance(progress, dict))
     o = execute(r, timeout, progress)
-    print(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else '') + '\n', end='', flush=True)
+    _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), isinstance(progress, dict))
     return o
 
 # %% ../nbs/90_reproduce.ipynb #45904dc8
@@ -266,10 +272,16 @@ def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: 
     threads = threads_per_job(jobs)
     if jobs == 1: return [_execute_one(i, planned, timeout, progress) for i in range(len(planned))]
     from concurrent.futures import ThreadPoolExecutor
+    slots, bars = queue.SimpleQueue(), progress and sys.stderr.isatty()
+    for k in range(jobs): slots.put(k)
+    def one(i):
+        k = slots.get() # the terminal line this run's bar is drawn on
+        try: return _execute_one(i, planned, timeout, dict(desc=f'[{i + 1}/{len(planned)}] {planned[i].run} seed={planned[i].seed}', position=k, leave=False) if bars else False)
+        finally: slots.put(k)
     saved = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     try:
-        with ThreadPoolExecutor(jobs) as pool: return list(pool.map(lambda i: _execute_one(i, planned, timeout, False), range(len(planned))))
+        with ThreadPoolExecutor(jobs) as pool: return list(pool.map(one, range(len(planned))))
     finally:
         for k, v in saved.items():
             if v is None: os.environ.pop(k, None)
