@@ -175,11 +175,12 @@ def _details(col: dict) -> list[str]:
 # %% ../nbs/91_cards.ipynb #df0511ec
 PUBLISHED_PROFILE = 'quick'
 
-def card_folder(card: Card, profile: str) -> Path:
+def card_folder(folder: Path, # the card's folder, reports/cards/<card>
+                profile: str) -> Path:
     "The folder a `profile`'s card is written to: the card's own for the quick profile, else a subfolder."
     if not isinstance(profile, str) or not re.fullmatch(r'[a-z][a-z0-9_-]*', profile):
-        raise CardError(f"card {card.name}: a profile name must be lowercase letters, digits, '-' or '_', found {profile!r}")
-    return card.folder if profile == PUBLISHED_PROFILE else card.folder/profile
+        raise CardError(f"card {folder.name}: a profile name must be lowercase letters, digits, '-' or '_', found {profile!r}")
+    return folder if profile == PUBLISHED_PROFILE else folder/profile
 
 # %% ../nbs/91_cards.ipynb #0cf010e5
 def _figures(col: dict, folder: Path) -> list[str]:
@@ -237,13 +238,13 @@ def _reproduce_section(card: Card, col: dict) -> list[str]:
             f"This session ran `{col.get('command') or 'geonb reproduce'}`; its run bundles: `{where}`.", '']
 
 # %% ../nbs/91_cards.ipynb #ebd4bd47
-def _card_body(card: Card, col: dict) -> list[str]:
+def _card_body(card: Card, col: dict, folder: Path) -> list[str]:
     "The card's markdown below the front matter."
     reproduce_section = _reproduce_section(card, col) # before _figures touches the card folder
     return [f"# {card.title}", '', card.spec.get('summary', '').strip(), '', *_proposed_section(card),
             f"Profile `{col['profile']}`; every number below is the mean over the seeds that finished, from bundles whose manifests verify.", '',
             '## Claims beside this run', '', *_claims_table(card, col), '', '## All results', '', *_results_table(col['results']), '',
-            *_unfinished_section(col), *_figures(col, card_folder(card, col['profile'])), '', *_details(col), '', *reproduce_section, *_notes_section(card)]
+            *_unfinished_section(col), *_figures(col, folder), '', *_details(col), '', *reproduce_section, *_notes_section(card)]
 
 # %% ../nbs/91_cards.ipynb #654f98c6
 def _check_round_trip(path: Path, data):
@@ -264,9 +265,9 @@ def _results_record(card: Card, col: dict) -> dict:
                 protocols={r: run_protocol(col, r) for r in col['results']}, datasets=run_datasets(col))
 
 # %% ../nbs/91_cards.ipynb #15aca0f0
-def _save_checked(card: Card, text: str, data, col: dict) -> Path:
-    "Write the card and check its round trip, then write results.json beside it."
-    path = card_folder(card, col['profile'])/'README.md'
+def _save_checked(card: Card, text: str, data, col: dict, folder: Path) -> Path:
+    "Write the card into `folder` and check its round trip, then write results.json beside it."
+    path = folder/'README.md'
     atomic_write(path, text)
     _check_round_trip(path, data)
     atomic_write(path.parent/'results.json', json.dumps(_results_record(card, col), indent=2, sort_keys=True) + '\n')
@@ -280,10 +281,10 @@ def render_card(session: str | Path, # a folder made by `geonb reproduce`: repor
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     col = collect(session)
     card = card or load_card(cards_dir()/col['card'])
-    card_folder(card, col['profile']) # a bad profile name fails before anything is written
+    folder = card_folder(card.folder, col['profile']) # a bad profile name fails before anything is written
     data = card_data(card, col['results'])
-    text = check_rendered('---\n' + data.to_yaml() + '\n---\n\n' + '\n'.join(_card_body(card, col)), f'card {card.name}')
-    return _save_checked(card, text, data, col)
+    text = check_rendered('---\n' + data.to_yaml() + '\n---\n\n' + '\n'.join(_card_body(card, col, folder)), f'card {card.name}')
+    return _save_checked(card, text, data, col, folder)
 
 # %% ../nbs/91_cards.ipynb #8a9622af
 def _index_row(name: str, claim: dict, res: dict, base: str | None) -> str:
@@ -292,7 +293,7 @@ def _index_row(name: str, claim: dict, res: dict, base: str | None) -> str:
     ours = res['results'].get(c.get('run'), {}).get(c.get('key'))
     b = claim_baseline(c, res['results'], res.get('datasets', {}), base)
     proto = res.get('protocols', {}).get(c.get('run'), 'not run') + _protocol_note(c)
-    link = f"cards/{name}/README.md" if res['profile'] == PUBLISHED_PROFILE else f"cards/{name}/{res['profile']}/README.md"
+    link = (card_folder(Path('cards')/name, res['profile'])/'README.md').as_posix()
     return table_row(f"[{name}]({link})", c['claim'], _seed_value(c), fmt(ours, pct), proto, fmt(b, pct), res['profile'])
 
 # %% ../nbs/91_cards.ipynb #8c6b1e7f

@@ -261,9 +261,10 @@ def _say(line: str, bars: bool):
 def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool | dict) -> Outcome:
     "Execute `planned[i]`, printing a line as it starts and as it ends."
     r, tag = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
-    _say(f"{tag}: {r.notebook.name} -> {r.out_dir}", isinstance(progress, dict))
+    bars = isinstance(progress, dict) # a bar at a fixed terminal line: print through tqdm
+    _say(f"{tag}: {r.notebook.name} -> {r.out_dir}", bars)
     o = execute(r, timeout, progress)
-    _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), isinstance(progress, dict))
+    _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), bars)
     return o
 
 # %% ../nbs/90_reproduce.ipynb #45904dc8
@@ -276,7 +277,8 @@ def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: 
     for k in range(jobs): slots.put(k)
     def one(i):
         k = slots.get() # the terminal line this run's bar is drawn on
-        try: return _execute_one(i, planned, timeout, dict(desc=f'[{i + 1}/{len(planned)}] {planned[i].run} seed={planned[i].seed}', position=k, leave=False) if bars else False)
+        bar = dict(desc=f'[{i + 1}/{len(planned)}] {planned[i].run} seed={planned[i].seed}', position=k, leave=False)
+        try: return _execute_one(i, planned, timeout, bar if bars else False)
         finally: slots.put(k)
     saved = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
