@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_runs.ipynb #aff83b34
 from __future__ import annotations
-import csv, io, json, math, os, shutil, sys, time
+import csv, hashlib, io, json, math, os, shutil, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,12 +14,13 @@ from safetensors.torch import load_file, save_file
 
 from fastcore.basics import patch
 
+from .results import Record, RecordError, dumps_records, fmt_value, loads_records
 from .core import (GeonbError, atomic_path, atomic_write, determinism_flags, device_info, git_state,
                         project_root, sha256_file, versions)
 
 # %% auto #0
-__all__ = ['MANIFEST_FORMAT', 'BundleError', 'runs_dir', 'new_run_dir', 'RunBundle', 'save_weights', 'load_weights',
-           'history_csv', 'mark_failed', 'read_bundle', 'results_markdown']
+__all__ = ['MANIFEST_FORMAT', 'BundleError', 'runs_dir', 'new_run_dir', 'check_run_folder', 'RunBundle', 'save_weights',
+           'load_weights', 'history_csv', 'mark_failed', 'read_bundle', 'read_records', 'records_markdown']
 
 # %% ../nbs/02_runs.ipynb #017c5c45
 class BundleError(GeonbError, ValueError):
@@ -46,6 +47,29 @@ def _json(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=False) + '\n'
 
 # %% ../nbs/02_runs.ipynb #8d2c6e56
+def check_run_folder(path: Path, # the run folder to use
+                     params: dict, # this run's parameters
+                    ) -> Path:
+    "Create `path` or accept it as this run's own; refuse anything else with a `BundleError`."
+    path = Path(path)
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir(): raise BundleError(f"run folder {path}: {parent} is a file, not a folder; choose another out_dir")
+    if (path/'manifest.json').exists(): raise BundleError(f"{path} already holds a finished run (manifest.json exists); choose a new out_dir")
+    if path.is_dir():
+        theirs = sorted(p.name for p in path.iterdir() if not (p.suffix == '.ipynb' and p.is_file()))
+        if theirs and not ((path/'config.json').is_file() and _same_params(path/'config.json', params)):
+            raise BundleError(f"run folder {path} holds files that are not this run's ({', '.join(theirs[:5])}); choose an empty or new out_dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path/f'.write-test.{os.getpid()}.tmp'; probe.write_bytes(b''); probe.unlink()
+    except OSError as e: raise BundleError(f"run folder {path} cannot be written ({type(e).__name__}: {e.strerror or e})") from e
+    return path
+
+def _same_params(config: Path, params: dict) -> bool:
+    try: return json.loads(config.read_text()) == json.loads(_json(params))
+    except (OSError, ValueError): return False
+
+# %% ../nbs/02_runs.ipynb #4a2cb62f
 class RunBundle:
     "A run's folder on disk; every write is atomic and the manifest comes last."
     def __init__(self, path: str | Path, # the run folder (created; must not hold a finished run)
@@ -53,9 +77,7 @@ class RunBundle:
                  seed: int | None = None, # the seed the run used
                 ):
         self.path, self.params, self.seed = Path(path), dict(params or {}), seed
-        if (self.path/'manifest.json').exists():
-            raise BundleError(f"{self.path} already holds a finished run (manifest.json exists); choose a new out_dir")
-        self.path.mkdir(parents=True, exist_ok=True)
+        check_run_folder(self.path, self.params)
         self.started, self.data, self.timings = time.time(), {}, {}
         self.write_json('config.json', self.params)
 
@@ -146,11 +168,12 @@ def record_data(self: RunBundle, dataset): # a geonb.data.Dataset
                                    splits={k: len(v) for k, v in dataset.splits.items()})
 
 # %% ../nbs/02_runs.ipynb #1f0eec3f
-def _check_results(results: dict, prefix=''):
-    for k, v in results.items():
-        if isinstance(v, dict): _check_results(v, f'{prefix}{k}.')
-        elif isinstance(v, float) and not math.isfinite(v):
-            raise BundleError(f"result {prefix}{k} is {v}; results must be finite")
+def _check_records(records, status: str) -> list[Record]:
+    records = list(records)
+    bad = [type(r).__name__ for r in records if not isinstance(r, Record)]
+    if bad: raise BundleError(f"finish expects geonb.results.Record objects, found {bad[:3]}")
+    if status == 'complete' and not records: raise BundleError("a complete run must record at least one measured number; found no records")
+    return records
 
 # %% ../nbs/02_runs.ipynb #fee33fa4
 def _artifacts(folder: Path) -> dict:
@@ -163,21 +186,28 @@ def _artifacts(folder: Path) -> dict:
     return out
 
 # %% ../nbs/02_runs.ipynb #9bd0478e
-def _manifest(path: Path, status: str, error, params: dict, seed, results: dict, device='cpu', data=None, timings=None) -> dict:
-    return dict(format=MANIFEST_FORMAT, status=status, error=error, created=datetime.now(timezone.utc).isoformat(),
-                params=params, seed=seed, git=git_state(), versions=versions(), device=device_info(device),
-                determinism=determinism_flags(), data=data or {}, command=' '.join(sys.argv), timings=timings or {},
-                results=results, artifacts=_artifacts(path))
+def _manifest(path: Path, status: str, error, params: dict, seed, device='cpu', data=None, timings=None) -> dict:
+    m = dict(format=MANIFEST_FORMAT, status=status, error=error, created=datetime.now(timezone.utc).isoformat(),
+             params=params, seed=seed, git=git_state(), versions=versions(), device=device_info(device),
+             determinism=determinism_flags(), data=data or {}, command=' '.join(sys.argv), timings=timings or {},
+             artifacts=_artifacts(path))
+    return dict(m, manifest_sha256=_self_hash(m))
 
 # %% ../nbs/02_runs.ipynb #124a31f8
+def _self_hash(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != 'manifest_sha256'}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str, allow_nan=False).encode()).hexdigest()
+
+# %% ../nbs/02_runs.ipynb #941d067d
 @patch
-def finish(self: RunBundle, results: dict, # metric name -> finite number (nested dicts allowed)
+def finish(self: RunBundle, records: list[Record], # the run's measured numbers
            status: str = 'complete', # 'complete', 'failed' or 'diverged'
            device='cpu', error: str | None = None, timings: dict | None = None) -> dict:
-    "Write results.json, then the manifest listing every artifact's sha256; returns the manifest."
-    if status == 'complete': _check_results(results)
-    self.write_json('results.json', results)
-    manifest = _manifest(self.path, status, error, self.params, self.seed, results, device, self.data,
+    "Write records.json, then the manifest listing every artifact's sha256; returns the manifest."
+    records = _check_records(records, status)
+    if status not in ('complete', 'failed', 'diverged'): raise BundleError(f"status must be 'complete', 'failed' or 'diverged', found {status!r}")
+    atomic_write(self.path/'records.json', dumps_records(records))
+    manifest = _manifest(self.path, status, error, self.params, self.seed, device, self.data,
                          dict(wall_seconds=round(time.time() - self.started, 3), **(timings or {})))
     self.write_json('manifest.json', manifest)
     return manifest
@@ -187,7 +217,8 @@ def mark_failed(path: str | Path, params: dict, error: str) -> dict:
     "Close an unfinished run folder with a `failed` manifest (an existing manifest is left alone)."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     if (path/'manifest.json').exists(): return json.loads((path/'manifest.json').read_text())
-    manifest = _manifest(path, 'failed', error, params, params.get('seed'), {})
+    if not (path/'config.json').exists(): atomic_write(path/'config.json', _json(params))
+    manifest = _manifest(path, 'failed', error, params, params.get('seed'))
     atomic_write(path/'manifest.json', _json(manifest))
     return manifest
 
@@ -201,9 +232,14 @@ def read_bundle(path: str | Path, # a run folder
     if not mpath.exists(): raise BundleError(f"{path}: incomplete bundle (no manifest.json); the run did not finish")
     try: manifest = json.loads(mpath.read_text())
     except json.JSONDecodeError as e: raise BundleError(f"{mpath}: not valid JSON ({e})") from e
-    if manifest.get('format') != MANIFEST_FORMAT:
-        raise BundleError(f"{mpath}: expected format {MANIFEST_FORMAT!r}, found {manifest.get('format')!r}")
+    if not isinstance(manifest, dict) or manifest.get('format') != MANIFEST_FORMAT:
+        raise BundleError(f"{mpath}: expected format {MANIFEST_FORMAT!r}, found {manifest.get('format') if isinstance(manifest, dict) else type(manifest).__name__!r}")
+    if manifest.get('manifest_sha256') != _self_hash(manifest):
+        raise BundleError(f"{mpath}: the manifest was edited after the run (its own sha256 does not match its content)")
     found, listed = _artifacts(path), manifest.get('artifacts', {})
+    needed = ['config.json'] + (['records.json'] if manifest.get('status') == 'complete' else [])
+    absent = [n for n in needed if n not in listed]
+    if absent: raise BundleError(f"{path}: the manifest does not cover {absent}; a bundle without them is incomplete")
     for name, meta in listed.items():
         if name not in found: raise BundleError(f"{path}: artifact {name} listed in the manifest is missing")
         if found[name]['sha256'] != meta['sha256']:
@@ -215,12 +251,19 @@ def read_bundle(path: str | Path, # a run folder
     return manifest
 
 # %% ../nbs/02_runs.ipynb #bb695d32
-def results_markdown(results: dict, # metric -> value (nested dicts are flattened with '.')
-                    ) -> str:
-    "A two-column markdown table of results; floats to 4 decimals."
-    def flat(d, pre=''):
-        for k, v in d.items():
-            if isinstance(v, dict): yield from flat(v, f'{pre}{k}.')
-            else: yield f'{pre}{k}', v
-    fmt = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)
-    return '\n'.join(['| metric | value |', '|---|---|', *(f'| {k} | {fmt(v)} |' for k, v in flat(results))])
+def read_records(path: str | Path, # a run folder
+                ) -> tuple[dict, list[Record]]:
+    "Verify a complete bundle and return (manifest, records)."
+    manifest = read_bundle(path)
+    try: return manifest, loads_records((Path(path)/'records.json').read_text(), f"{path}/records.json")
+    except RecordError as e: raise BundleError(str(e)) from e
+
+# %% ../nbs/02_runs.ipynb #92a75f6e
+def records_markdown(records: list[Record]) -> str:
+    "A markdown table of records: metric, dataset, split, value in its unit, data used, selection."
+    rows = ['| metric | dataset | split | value | data | selection | epochs |', '|---|---|---|---|---|---|---|']
+    for r in records:
+        spread = f" ± {fmt_value(r.std, r.unit).lstrip('+')} (n={r.n})" if r.n > 1 else ''
+        data = ', '.join(f"{k} {v:,}" for k, v in r.data.items())
+        rows.append(f"| {r.metric} | {r.dataset} | {r.split} | {fmt_value(r.value, r.unit)}{spread} | {data} | {r.selection} | {r.epochs if r.epochs is not None else ''} |")
+    return '\n'.join(rows)

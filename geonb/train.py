@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #bd303908
 from __future__ import annotations
-import dataclasses, json, math, random, time
+import dataclasses, hashlib, json, math, random, time
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +16,13 @@ from tqdm.auto import tqdm
 
 from .core import Config, ConfigError, GeonbError, atomic_path, atomic_write, check_choice, get_device, sha256_file
 from .data import Dataset, Normalizer, batch_indices, take
-from .runs import RunBundle
+from .results import Record, data_sizes
+from .runs import RunBundle, load_weights
 
 # %% auto #0
-__all__ = ['TrainConfig', 'warmup_cosine', 'Callback', 'InjectNonFinite', 'TrainingError', 'logits_of', 'cross_entropy',
-           'Learner']
+__all__ = ['SELECTIONS', 'OPTIMIZERS', 'SCHEDULES', 'TrainConfig', 'check_train_config', 'selection_label', 'warmup_cosine',
+           'scheduled_lr', 'Callback', 'InjectNonFinite', 'TrainingError', 'logits_of', 'cross_entropy', 'Learner',
+           'make_optimizer', 'bare_fit']
 
 # %% ../nbs/03_train.ipynb #d949524d
 @dataclasses.dataclass
@@ -34,7 +36,10 @@ class TrainConfig(Config):
     min_lr: float = 1e-6 # floor of the cosine decay
     grad_clip: float = 1.0 # max global gradient norm; 0 disables clipping
     seed: int = 0 # seeds batch order (and, via seed_everything, everything else)
-    eval_split: str = 'test' # split evaluated after every epoch ('test' or 'valid')
+    select_split: str = 'valid' # split whose accuracy chooses `best_model`: 'valid', 'none' (final weights only) or 'test' (upstream protocol, labelled)
+    optimizer: str = 'adamw' # 'adamw', 'adam' (weight decay as L2, as torch's Adam) or 'sgd' (with `momentum`)
+    momentum: float = 0.9 # SGD momentum (ignored by Adam and AdamW)
+    schedule: str = 'warmup_cosine' # 'warmup_cosine' (per step), 'cosine_epoch' (torch's CosineAnnealingLR, stepped per epoch) or 'constant'
     eval_batch_size: int = 1024 # batch size for evaluation
     max_rollbacks: int = 5 # consecutive non-finite steps before the run stops as diverged
     rollback_lr_factor: float = 1.0 # multiply the LR by this after each rollback (1 keeps it)
@@ -43,6 +48,31 @@ class TrainConfig(Config):
     channels_last: bool = False # use channels_last memory format for conv nets
     progress: bool = True # show a tqdm progress bar
 
+# %% ../nbs/03_train.ipynb #a2a500ca
+SELECTIONS = {'valid': 'epoch with the best validation accuracy', 'none': 'final weights',
+              'test': 'epoch with the best test accuracy (upstream protocol: chosen on test)'}
+OPTIMIZERS, SCHEDULES = ('adamw', 'adam', 'sgd'), ('warmup_cosine', 'cosine_epoch', 'constant')
+
+def check_train_config(config: TrainConfig, where: str = 'TrainConfig') -> TrainConfig:
+    "Refuse settings out of range, naming the setting, the range and the value found."
+    c = config
+    check_choice('select_split', c.select_split, SELECTIONS, where)
+    check_choice('optimizer', c.optimizer, OPTIMIZERS, where); check_choice('schedule', c.schedule, SCHEDULES, where)
+    for name, ok, rng in [('epochs', c.epochs >= 1, '>= 1'), ('batch_size', c.batch_size >= 1, '>= 1'),
+                          ('lr', math.isfinite(c.lr) and c.lr > 0, 'a finite number > 0'),
+                          ('weight_decay', math.isfinite(c.weight_decay) and c.weight_decay >= 0, 'a finite number >= 0'),
+                          ('warmup_frac', 0 <= c.warmup_frac < 1, 'in [0, 1)'), ('min_lr', 0 <= c.min_lr <= c.lr, 'in [0, lr]'),
+                          ('grad_clip', math.isfinite(c.grad_clip) and c.grad_clip >= 0, 'a finite number >= 0 (0 disables clipping)'),
+                          ('momentum', 0 <= c.momentum < 1, 'in [0, 1)'), ('eval_batch_size', c.eval_batch_size >= 1, '>= 1'),
+                          ('max_rollbacks', c.max_rollbacks >= 1, '>= 1'), ('rollback_lr_factor', 0 < c.rollback_lr_factor <= 1, 'in (0, 1]'),
+                          ('checkpoint_every', c.checkpoint_every >= 0, '>= 0 (0: only at epoch ends)')]:
+        if not ok: raise ConfigError(f"{name} in {where}: expected {rng}, found {getattr(c, name)!r}")
+    return config
+
+def selection_label(config: TrainConfig) -> str:
+    "How the reported model was chosen, in words a card can print."
+    return SELECTIONS[config.select_split]
+
 # %% ../nbs/03_train.ipynb #8ada6c86
 def warmup_cosine(step: int, total: int, warmup_frac: float, lr: float, min_lr: float) -> float:
     "The learning rate at `step` (0-based) of `total`."
@@ -50,6 +80,14 @@ def warmup_cosine(step: int, total: int, warmup_frac: float, lr: float, min_lr: 
     if step < warm: return lr * (step + 1) / warm
     t = (step - warm) / max(1, total - warm)
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(t, 1.0)))
+
+def scheduled_lr(config: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
+    "The learning rate of `config.schedule` at global `step` (0-based)."
+    if config.schedule == 'constant': return config.lr
+    if config.schedule == 'cosine_epoch':  # torch's CosineAnnealingLR(T_max=epochs, eta_min=min_lr), stepped once per epoch
+        epoch = step // max(1, steps_per_epoch)
+        return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * epoch / config.epochs))
+    return warmup_cosine(step, total, config.warmup_frac, config.lr, config.min_lr)
 
 # %% ../nbs/03_train.ipynb #ab5533b2
 class Callback:
@@ -94,22 +132,43 @@ class Learner:
                  bundle: RunBundle | None = None, # where history, weights and TensorBoard go
                  checkpoint_dir: str | Path | None = None, # default: bundle/checkpoint when a bundle is given
                  normalize: torch.nn.Module | None = None, # uint8 -> float; default Normalizer.fit(train images)
+                 param_groups=None, # model -> [{'params': [...], 'lr_mult': float, ...}]; default one group, lr_mult 1
+                 clip_params=None, # model -> the parameters whose gradient norm is clipped; default all of them
                 ):
-        check_choice('eval_split', config.eval_split, list(data.splits), 'TrainConfig')
+        check_train_config(config)
+        _check_splits(data, config)
         self.config, self.data, self.loss_fn, self.bundle = config, data, loss_fn or cross_entropy, bundle
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         self.device = get_device(config.device)
         self.normalize = (normalize or Normalizer.fit(data['train'].images)).to(self.device)
         self.model = model.to(self.device)
         if config.channels_last: self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.opt = make_optimizer(self.model, config, param_groups)
+        self.clip_params = list(clip_params(self.model)) if clip_params else list(self.model.parameters())
         self.steps_per_epoch = len(batch_indices(len(data['train']), config.batch_size))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else (bundle.path/'checkpoint' if bundle else None)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.history, self.lr_scale, self.rollbacks_in_row = [], 1.0, 0
         self.stop_reason, self.status, self.loss = None, 'running', None
-        self._snapshot = None
+        self._snapshot, self._best_loaded = None, False
+
+# %% ../nbs/03_train.ipynb #90fb9633
+def _check_splits(data: Dataset, config: TrainConfig):
+    "Refuse data without a non-empty train split, or without the split that `select_split` chooses on."
+    if 'train' not in data.splits or len(data['train']) == 0:
+        raise ConfigError(f"{data.name}: training needs a non-empty 'train' split, found splits {dict((k, len(v)) for k, v in data.splits.items())}")
+    if config.select_split != 'none' and config.select_split not in data.splits:
+        raise ConfigError(f"select_split={config.select_split!r} needs a {config.select_split!r} split; {data.name} has {list(data.splits)}. "
+                          "Use geonb.data.with_validation(data), or select_split='none' to keep the final weights")
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, param_groups=None) -> torch.optim.Optimizer:
+    "The optimiser `config.optimizer` over `param_groups(model)` (default: every parameter, one group)."
+    groups = [dict(g) for g in param_groups(model)] if param_groups else [dict(params=list(model.parameters()))]
+    for g in groups: g.setdefault('lr_mult', 1.0)
+    if config.optimizer == 'adam': return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == 'sgd': return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 # %% ../nbs/03_train.ipynb #b051001b
 @patch
@@ -133,10 +192,17 @@ def predict(self: Learner, images: torch.Tensor, batch_size: int | None = None) 
 # %% ../nbs/03_train.ipynb #62e87383
 @patch
 def evaluate(self: Learner, split: str | None = None) -> dict:
-    "Loss and accuracy on a split."
-    s = self.data[split or self.config.eval_split]
+    "Loss and accuracy on a split (default: the first of `eval_splits`)."
+    s = self.data[split or self.eval_splits[0]]
     logits = self.predict(s.images)
     return dict(loss=float(F.cross_entropy(logits, s.labels)), acc=float((logits.argmax(1) == s.labels).float().mean()))
+
+# %% ../nbs/03_train.ipynb #75075ee9
+@patch(as_prop=True)
+def eval_splits(self: Learner) -> list[str]:
+    "The splits evaluated after every epoch: 'valid' (or 'val') first, then 'test', then any other."
+    order = {'valid': 0, 'val': 0, 'test': 1}
+    return sorted((s for s in self.data.splits if s != 'train'), key=lambda s: order.get(s, 2))
 
 # %% ../nbs/03_train.ipynb #46e9007b
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -186,7 +252,7 @@ def state(self: Learner) -> tuple[dict, dict]:
                **{k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in opt_t.items()}, **rng_t}
     scalars = dict(step=self.step, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, lr_scale=self.lr_scale,
                    rollbacks_in_row=self.rollbacks_in_row, stop_reason=self.stop_reason, history=self.history, optimizer=opt_meta, rng=rng_s,
-                   config=self.config.to_dict())
+                   config=self.config.to_dict(), identity=self.identity())
     return tensors, scalars
 
 # %% ../nbs/03_train.ipynb #50451765
@@ -213,6 +279,23 @@ def save_checkpoint(self: Learner):
 
 # %% ../nbs/03_train.ipynb #7a97e9bc
 @patch
+def identity(self: Learner) -> dict:
+    "What a checkpoint must match to be resumed: data, model layout and the bundle's parameters (computed once)."
+    if getattr(self, '_identity', None): return self._identity
+    shapes = {k: list(v.shape) for k, v in self.model.state_dict().items()}
+    layout = hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()
+    params = json.loads(json.dumps(self.bundle.params, sort_keys=True, default=str)) if self.bundle else None
+    self._identity = dict(data=self.data.fingerprint, splits={k: _split_digest(v) for k, v in self.data.splits.items()}, model=layout, params=params)
+    return self._identity
+
+def _split_digest(split) -> str:
+    "sha256 of a split's images and labels as used (after subsets and carving), with its size."
+    h = hashlib.sha256()
+    for t in (split.images, split.labels): h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return f"{len(split)}:{h.hexdigest()[:16]}"
+
+# %% ../nbs/03_train.ipynb #4b9a45ef
+@patch
 def latest_checkpoint(self: Learner) -> tuple[dict, dict] | None:
     "The newest complete checkpoint in ckpt_dir, or None."
     if self.ckpt_dir is None or not self.ckpt_dir.exists(): return None
@@ -222,6 +305,10 @@ def latest_checkpoint(self: Learner) -> tuple[dict, dict] | None:
         if st.exists() and sha256_file(st) == scalars['tensors_sha256']:
             if scalars['config'] != self.config.to_dict():
                 raise TrainingError(f"checkpoint {st} was made with a different config; use a new run folder or the same settings")
+            if scalars.get('identity') != self.identity():
+                found, mine = scalars.get('identity') or {}, self.identity()
+                diff = sorted(k for k in set(found) | set(mine) if found.get(k) != mine.get(k))
+                raise TrainingError(f"checkpoint {st} belongs to another run (differs in {diff}); it continues only the run that made it")
             return load_file(str(st)), scalars
     return None
 
@@ -229,8 +316,8 @@ def latest_checkpoint(self: Learner) -> tuple[dict, dict] | None:
 @patch
 def train_step(self: Learner, xb: torch.Tensor, yb: torch.Tensor) -> dict | None:
     "One optimisation step; returns its metrics, or None when the step was rolled back."
-    lr = warmup_cosine(self.step, self.total_steps, self.config.warmup_frac, self.config.lr, self.config.min_lr) * self.lr_scale
-    for g in self.opt.param_groups: g['lr'] = lr
+    lr = scheduled_lr(self.config, self.step, self.total_steps, self.steps_per_epoch) * self.lr_scale
+    for g in self.opt.param_groups: g['lr'] = lr * g['lr_mult']
     output = self.model(self.prepare(xb))
     self.loss, components = self.loss_fn(output, yb.to(self.device), self)
     for cb in self.callbacks: cb.after_loss(self)
@@ -238,7 +325,7 @@ def train_step(self: Learner, xb: torch.Tensor, yb: torch.Tensor) -> dict | None
     self.opt.zero_grad(set_to_none=True)
     self.loss.backward()
     clip = self.config.grad_clip if self.config.grad_clip > 0 else float('inf')
-    gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+    gnorm = torch.nn.utils.clip_grad_norm_(self.clip_params, clip)
     if not torch.isfinite(gnorm): return self.rollback(f'gradient norm is {float(gnorm)}')
     self.opt.step()
     self.rollbacks_in_row = 0
@@ -296,18 +383,27 @@ def checkpoint(self: Learner):
 @patch
 def end_epoch(self: Learner, train_metrics: dict, seconds: float) -> dict:
     "Evaluate, build the epoch's history row, run callbacks, log, save the best weights."
-    ev = self.evaluate()
-    row = dict(kind='epoch', epoch=self.epoch + 1, step=self.step, lr=self.opt.param_groups[0]['lr'], **train_metrics,
-               **{f'{self.config.eval_split}_{k}': v for k, v in ev.items()}, seconds=round(seconds, 3))
+    ev = {f'{s}_{k}': v for s in self.eval_splits for k, v in self.evaluate(s).items()}
+    row = dict(kind='epoch', epoch=self.epoch + 1, step=self.step, lr=self.opt.param_groups[0]['lr'], **train_metrics, **ev,
+               seconds=round(seconds, 3))
     for cb in self.callbacks: cb.after_epoch(self, row)
     self.history.append(row)
     if self.writer:
         for k, v in row.items():
             if isinstance(v, (int, float)) and k not in ('epoch', 'step', 'kind'): self.writer.add_scalar(f'epoch/{k}', v, self.epoch + 1)
-    key = f'{self.config.eval_split}_acc'
-    if self.bundle and row[key] >= max(r.get(key, -1) for r in self.history if r['kind'] == 'epoch'):
+    key = f'{self.config.select_split}_acc'
+    if self.bundle and self.best_epoch == self.epoch + 1:
         self.bundle.save_weights('best_model', self.model.state_dict(), dict(epoch=self.epoch + 1, **{key: row[key]}))
     return row
+
+# %% ../nbs/03_train.ipynb #40caf4fd
+@patch(as_prop=True)
+def best_epoch(self: Learner) -> int | None:
+    "The epoch `select_split` chose (None for 'none' or before the first epoch)."
+    key, rows = f'{self.config.select_split}_acc', [r for r in self.history if r['kind'] == 'epoch']
+    if self.config.select_split == 'none' or not rows: return None
+    best = max(r[key] for r in rows)
+    return max(r['epoch'] for r in rows if r[key] == best)
 
 # %% ../nbs/03_train.ipynb #bbe51b8f
 @patch
@@ -340,3 +436,35 @@ def fit(self: Learner, resume: bool = True, # continue from the newest checkpoin
     for cb in self.callbacks: cb.after_fit(self)
     if self.bundle: self.bundle.write_history(self.history)
     return self.history
+
+# %% ../nbs/03_train.ipynb #36373c54
+@patch
+def accuracy_record(self: Learner, split: str = 'test', # the split to measure
+                    selection: str | None = None, # how the weights were chosen; default: from config.select_split and load_best
+                    metric: str = 'accuracy', note: str = '') -> Record:
+    "The accuracy of the current weights on `split`, as a typed record."
+    ev = self.evaluate(split)
+    chosen = selection or (f"{selection_label(self.config)} (epoch {self.best_epoch})" if self._best_loaded else 'final weights')
+    epochs = sum(r['kind'] == 'epoch' for r in self.history)
+    return Record(metric, ev['acc'], 'fraction', self.data.name, split, data_sizes(self.data), chosen, epochs, self.config.seed, note=note)
+
+@patch
+def load_best(self: Learner) -> int:
+    "Load the weights `select_split` chose (from the bundle's best_model); returns their epoch."
+    if self.config.select_split == 'none' or self.best_epoch is None: raise TrainingError("no epoch was selected: select_split is 'none' or nothing was trained")
+    if self.bundle is None: raise TrainingError("load_best needs a bundle: best_model is kept in the bundle's weights/")
+    self.model.load_state_dict(load_weights(self.bundle.path/'weights'/'best_model.safetensors', self.model))
+    self._best_loaded = True
+    return self.best_epoch
+
+# %% ../nbs/03_train.ipynb #b7b33ec7
+def bare_fit(model: torch.nn.Module, images: torch.Tensor, # float inputs, already on the model's device
+             labels: torch.Tensor, epochs: int = 1, batch_size: int = 128, lr: float = 2e-3, seed: int = 0) -> float:
+    "Train with a plain AdamW loop over seeded batches; returns the seconds it took."
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        for idx in batch_indices(len(labels), batch_size, seed=seed, epoch=epoch):
+            loss = F.cross_entropy(logits_of(model(images[idx])), labels[idx])
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    return time.perf_counter() - t0
