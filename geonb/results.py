@@ -13,7 +13,7 @@ from .core import GeonbError
 # %% auto #0
 __all__ = ['UNITS', 'RECORD_FIELDS', 'VERDICTS', 'CRITERIA', 'RecordError', 'Record', 'dumps_records', 'loads_records',
            'data_sizes', 'Summary', 'summarise', 'fmt_value', 'fmt_summary', 'Criterion', 'criterion_from_spec',
-           'verdict', 'describe']
+           'verdict', 'describe', 'difference']
 
 # %% ../nbs/08_results.ipynb #77ace6b3
 class RecordError(GeonbError, ValueError):
@@ -153,15 +153,16 @@ def fmt_summary(s: Summary | None) -> str:
 
 # %% ../nbs/08_results.ipynb #c9c94b72
 VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not measured')
-CRITERIA = ('at_least', 'at_most', 'within', 'sign')
+CRITERIA = ('at_least', 'at_most', 'within', 'sign', 'exceeds')
 
 @dataclasses.dataclass(frozen=True)
 class Criterion:
     "What a measured value must satisfy for a claim to hold."
-    kind: str # 'at_least', 'at_most', 'within', 'positive' or 'negative'
+    kind: str # 'at_least', 'at_most', 'within', 'positive', 'negative' or 'exceeds'
     threshold: float = 0.0 # the bound of at_least / at_most
     around: float = 0.0 # the centre of within
     tol: float = 0.0 # the half-width of within
+    other: str = '' # exceeds: the run whose same record this one must exceed
 
 # %% ../nbs/08_results.ipynb #e861d31c
 def _number(where: str, name: str, v) -> float:
@@ -174,7 +175,10 @@ def criterion_from_spec(spec: dict, # e.g. {'at_least': 0.9}, {'within': 0.01}, 
                         where: str = 'claim') -> Criterion:
     "Parse a claim's `criterion:` mapping."
     if not isinstance(spec, dict) or len(set(spec) & set(CRITERIA)) != 1 or set(spec) - set(CRITERIA) - {'around'}:
-        raise RecordError(f"{where}: criterion must be one of {{at_least: t}}, {{at_most: t}}, {{within: tol[, around: x]}}, {{sign: positive|negative}}; found {spec!r}")
+        raise RecordError(f"{where}: criterion must be one of {{at_least: t}}, {{at_most: t}}, {{within: tol[, around: x]}}, {{sign: positive|negative}}, {{exceeds: run}}; found {spec!r}")
+    if 'exceeds' in spec:
+        if not isinstance(spec['exceeds'], str) or not spec['exceeds']: raise RecordError(f"{where}: exceeds must name a run, found {spec['exceeds']!r}")
+        return Criterion('exceeds', other=spec['exceeds'])
     if 'sign' in spec:
         if spec['sign'] not in ('positive', 'negative'): raise RecordError(f"{where}: sign must be 'positive' or 'negative', found {spec['sign']!r}")
         return Criterion(spec['sign'])
@@ -190,9 +194,9 @@ def verdict(criterion: Criterion, s: Summary | None) -> str:
     "holds, does not hold, inconclusive or not measured: the interval mean ± std against the criterion."
     if s is None: return 'not measured'
     lo, hi, c = s.mean - s.std, s.mean + s.std, criterion
-    if c.kind in ('at_least', 'positive'):
+    if c.kind in ('at_least', 'positive', 'exceeds'):
         t = c.threshold if c.kind == 'at_least' else 0.0
-        ok_all, ok_none = (lo >= t, hi < t) if c.kind == 'at_least' else (lo > 0, hi <= 0)
+        ok_all, ok_none = (lo >= t, hi < t) if c.kind == 'at_least' else (lo > 0, hi <= 0)  # exceeds: judged on the difference
     elif c.kind in ('at_most', 'negative'):
         t = c.threshold if c.kind == 'at_most' else 0.0
         ok_all, ok_none = (hi <= t, lo > t) if c.kind == 'at_most' else (hi < 0, lo >= 0)
@@ -208,4 +212,16 @@ def describe(c: Criterion, unit: str = 'scalar') -> str:
     if c.kind == 'at_least': return f"≥ {v(c.threshold)}"
     if c.kind == 'at_most': return f"≤ {v(c.threshold)}"
     if c.kind == 'within': return f"within ±{v(c.tol).lstrip('+')} of {v(c.around)}"
+    if c.kind == 'exceeds': return f"exceeds {c.other} (difference > 0)"
     return '> 0' if c.kind == 'positive' else '< 0'
+
+# %% ../nbs/08_results.ipynb #65c3f818
+def difference(ours: list[Record], theirs: list[Record]) -> Summary | None:
+    "Summary of ours minus theirs (same key), paired by seed when the seeds match."
+    if not ours or not theirs: return None
+    a, b = summarise(ours), summarise(theirs)
+    if a.seeds == b.seeds and len(a.seeds) > 1:
+        by_seed = {r.seed: r.value for r in theirs}
+        return summarise([dataclasses.replace(r, metric=r.metric, value=r.value - by_seed[r.seed], unit='scalar') for r in ours])
+    first = dataclasses.replace(a.first, value=a.mean - b.mean, unit='scalar', n=1, std=0.0)
+    return Summary(a.mean - b.mean, math.hypot(a.std, b.std), min(a.n, b.n), a.counts, 'scalar', a.seeds, first)
