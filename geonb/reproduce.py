@@ -50,7 +50,7 @@ def _yaml(path: Path) -> dict:
     return data
 
 # %% ../nbs/90_reproduce.ipynb #3c138713
-CARD_KEYS = {'title', 'notebook', 'summary', 'system', 'seed_file', 'proposed', 'claims', 'metrics', 'baseline_run', 'notes'}
+CARD_KEYS = {'title', 'notebook', 'summary', 'system', 'proposed', 'claims', 'baseline_run', 'headline', 'figures', 'dataset_names', 'notes'}
 
 def load_card(folder: str | Path) -> Card:
     "Read and check `folder/card.yaml`."
@@ -296,7 +296,7 @@ def _close_session(name: str, mine: list[Outcome], profile: str, render: bool, r
     write_session(session, name, profile, mine)
     if not (render and any(o.status == 'complete' for o in mine)): return
     from geonb.cards import render_card
-    try: print(f"card {name}: {render_card(session, registry[name])}")
+    try: print(f"card {name}: {render_card(registry[name], profile, root=session.parent.parent)}")
     except GeonbError as e:
         print(f"card {name}: not rendered: {e}")
         mine[0].error = mine[0].error or f'card not rendered: {e}'
