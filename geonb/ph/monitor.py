@@ -16,7 +16,7 @@ from ..topology import Merge, h0_total, single_linkage, h0_scalars, scalar_dista
 
 # %% auto #0
 __all__ = ['DirectionError', 'class_distances', 'compute_h0', 'get_merges', 'PHStatus', 'PHMonitor', 'LayerPHStatus',
-           'LayerPHMonitor', 'PHCallback']
+           'LayerPHMonitor', 'PHCallback', 'H0Callback']
 
 # %% ../../nbs/10_ph.monitor.ipynb #074d7689
 class DirectionError(GeonbError, ValueError):
@@ -64,7 +64,7 @@ def get_merges(C, # (K, K) distance matrix, e.g. from `class_distances`
 class PHStatus:
     "The monitor's verdict for one epoch."
     h0_train: float # H0 on training directions
-    h0_test: float # H0 on evaluation directions (the seed's test set, or a validation split)
+    h0_test: float # H0 on evaluation directions (upstream's test set, or a validation split)
     h0_gap: float # |h0_train - h0_test|
     alert: bool # True when status is ALERT
     status: str # 'OK', 'WATCH' or 'ALERT'
@@ -170,9 +170,9 @@ class PHCallback(_CallbackBase):
     "Train/eval H0-gap monitor for `geonb.train.Learner`; adds h0_* columns and may stop training."
     order = 10
     def __init__(self, gap_threshold: float = 0.08, # ALERT above this H0 gap (WATCH above half)
-                 eval_split: str = 'valid', # 'valid' (carved from train) or 'test' (the seed's protocol)
+                 eval_split: str = 'valid', # 'valid' (carved from train) or 'test' (upstream's protocol)
                  max_samples: int | None = 5000, # subsample size per split (None: the whole split)
-                 min_epoch: int = 5, # stop only after this many epochs, as the seed does
+                 min_epoch: int = 5, # stop only after this many epochs, as upstream does
                  seed: int = 0, # seeds the subsample
                  batch_size: int = 1024, # prediction batch size
                 ):
@@ -228,3 +228,40 @@ def after_epoch(self: PHCallback, learner, row: dict):
     epoch = row.get('epoch', learner.epoch + 1)
     if self.monitor.should_stop and epoch > self.min_epoch:
         learner.stop_reason = f"PH monitor: {self.monitor.alert_count} H0-gap ALERTs (gap {st.h0_gap:.4f} > {self.gap_threshold}) at epoch {epoch}"
+
+# %% ../../nbs/10_ph.monitor.ipynb #a1524ddc
+class H0Callback(_CallbackBase):
+    "Record H0 of one split's normalised logits after every epoch, as the history column `h0_<split>`."
+    order = 10
+    def __init__(self, split: str = 'valid', # the split measured: 'valid', 'test' or 'train'
+                 max_samples: int | None = None, # subsample size (None: the whole split, as upstream)
+                 seed: int = 0, # seeds the subsample
+                 batch_size: int = 1024, # prediction batch size
+                ):
+        check_choice('split', split, ['valid', 'test', 'train'], 'H0Callback')
+        if max_samples is not None and max_samples < 2: raise ConfigError(f"max_samples must be >= 2 or None, got {max_samples}")
+        self.split, self.max_samples, self.seed, self.batch_size = split, max_samples, seed, batch_size
+        self.column, self.h0s, self.index = f'h0_{split}', [], None
+
+    def before_epoch(self, learner): pass
+    def after_loss(self, learner): pass
+    def after_step(self, learner): pass
+    def after_fit(self, learner): pass
+
+# %% ../../nbs/10_ph.monitor.ipynb #36687a6f
+@patch
+def before_fit(self: H0Callback, learner):
+    "Check the split exists, fix the subsample, and take back a resumed run's H0 values."
+    if self.split not in learner.data.splits:
+        raise ConfigError(f"H0Callback needs a {self.split!r} split, the data has {list(learner.data.splits)}")
+    self.index = PHCallback._subsample(self, len(learner.data[self.split]), 7)
+    self.h0s = [r[self.column] for r in getattr(learner, 'history', []) if self.column in r]
+
+@patch
+def after_epoch(self: H0Callback, learner, row: dict):
+    "H0 of this epoch's model on the split, into the row and `h0s`."
+    if self.index is None: self.before_fit(learner)
+    s = learner.data[self.split]
+    d = F.normalize(learner.predict(s.images[self.index], batch_size=self.batch_size).float(), dim=-1)
+    row[self.column] = compute_h0(d, s.labels[self.index], learner.data.num_classes)
+    self.h0s.append(row[self.column])
