@@ -17,15 +17,17 @@ from ..data import InputError, check_images
 from .constellation import BatchedPentachoronConstellation, RoseDiagnosticHead
 from .encoder import PentaFreqEncoderV2, count_parameters
 from .losses import GeometryRegulariser, LossWeights, pentachora_loss, sanitize_latent
+from ..train import Learner, TrainConfig
 
 # %% auto #0
-__all__ = ['PARTS', 'PentachoraClassifier', 'parameter_counts', 'PentachoraLoss', 'WeightsError', 'save_parts', 'load_parts']
+__all__ = ['PARTS', 'PentachoraClassifier', 'parameter_counts', 'PentachoraLoss', 'WeightsError', 'save_parts', 'load_parts',
+           'train_manual']
 
 # %% ../../nbs/23_pentachora.model.ipynb #660e383f
 class PentachoraClassifier(nn.Module):
     "PentaFreq encoder -> pentachoron constellation, plus the ROSE diagnostic head, on normalised images."
     def __init__(self, num_classes: int, # classes C
-                 in_channels: int = 1, # image channels (1 or 3 in the seed)
+                 in_channels: int = 1, # image channels (1 or 3 in the source)
                  size: int = 28, # square image side
                  base_dim: int = 56, # encoder vertex width (the latent width unless proj_dim)
                  num_heads: int = 2, # attention heads; must divide base_dim
@@ -114,3 +116,19 @@ def load_parts(model: PentachoraClassifier, # a model built with the same config
         try: getattr(model, part).load_state_dict(state)
         except RuntimeError as e: raise WeightsError(f"{path} does not fit the model's {part}: {e}") from None
     return model
+
+# %% ../../nbs/23_pentachora.model.ipynb #3ee4d589
+def train_manual(model: PentachoraClassifier, # trained in place
+                 data, # a geonb.data.Dataset with a 'train' split (uint8 images)
+                 epochs: int, # passes over the training split
+                 batch_size: int, # samples per step
+                 lr: float, # peak learning rate (AdamW, warm-up then cosine)
+                 weights: LossWeights | None = None, # loss weights; the PROPOSED ones by default
+                 seed: int = 0, # seeds the batch order
+                 **config, # any other geonb.train.TrainConfig setting
+                ) -> Learner:
+    "Train a Pentachora classifier with geonb.train's Learner and the Pentachora loss; keeps the final weights."
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, select_split='none', progress=False, **config)
+    learner = Learner(model, data, cfg, loss_fn=PentachoraLoss(weights))
+    learner.fit()
+    return learner

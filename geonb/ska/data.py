@@ -75,7 +75,7 @@ def single_digit(digit: int, # the digit (class index) to take
                  split: str = 'train', # the split to take them from
                  root=None, # passed to `load_dataset`
                 ) -> SKABatch:
-    "`samples` images of one digit, drawn by the seed app's seeded shuffle."
+    "`samples` images of one digit, drawn by the upstream explorer's seeded shuffle."
     name, s = _split(dataset, split, root)
     for k, v, lo in (('digit', digit, 0), ('samples', samples, 1), ('data_seed', data_seed, 0)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:

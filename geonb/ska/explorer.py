@@ -75,7 +75,7 @@ def history_rows(history: list[dict], # entries from `run_and_archive`
 def run_and_archive(digit, n1, n2, n3, n4, K, tau, samples, data_seed, # the widgets' values
                     history: list[dict] | None, # the archive so far (None: empty)
                     dataset='mnist5k', # 'mnist5k', 'mnist', 'fashion' or a `Dataset`
-                    figsize: tuple = (14, 30), # size of the comparison figure (the seed app's by default)
+                    figsize: tuple = (14, 30), # size of the comparison figure (the upstream explorer's by default)
                    ) -> tuple[list[dict], Figure, list[list]]:
     "Run SKA on `samples` images of `digit`, append the run to `history`; return (history, figure, rows)."
     digit, samples = _as_int('digit', digit, 0, 9), _as_int('samples', samples, 1)
@@ -105,7 +105,7 @@ def _gradio():
 
 # %% ../../nbs/33_ska.explorer.ipynb #45f46c95
 def _controls(gr) -> list:
-    "The seed app's inputs (digit, four layer sizes, K, τ, samples, data seed) with its ranges and defaults."
+    "The upstream explorer's inputs (digit, four layer sizes, K, τ, samples, data seed) with its ranges and defaults."
     return [gr.Radio(list(range(10)), value=0, label='Digit', elem_id='ska-digit'),
             gr.Slider(8, 512, value=256, step=8, label='Layer 1 neurons (n1)', elem_id='ska-n1'),
             gr.Slider(8, 512, value=128, step=8, label='Layer 2 neurons (n2)', elem_id='ska-n2'),

@@ -4,21 +4,22 @@
 
 # %% ../../nbs/30_ska.model.ipynb #dfd73103
 from __future__ import annotations
-import dataclasses, math, time
+import dataclasses, hashlib, math, time
 from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 from fastcore.basics import patch
 
 from ..core import Config, ConfigError, GeonbError, check_type, get_device
-from ..data import InputError, batch_indices
+from ..data import Dataset, InputError, Split
+from ..train import Learner, TrainConfig
 
 # %% auto #0
 __all__ = ['LN2', 'SKAConfig', 'SKANetwork', 'init_network', 'check_inputs', 'forward', 'layer_entropy', 'alignment',
-           'tensor_net', 'ska_gradient', 'ska_update', 'SKAResult', 'SKALearner', 'layer_features', 'fit_backprop',
-           'linear_probe', 'time_invariance']
+           'tensor_net', 'ska_gradient', 'ska_update', 'SKAResult', 'SKALearner', 'layer_features', 'SigmoidStack',
+           'fit_backprop', 'linear_probe', 'time_invariance']
 
 # %% ../../nbs/30_ska.model.ipynb #61253db2
 @dataclasses.dataclass
@@ -256,33 +257,53 @@ def layer_features(net: SKANetwork, # any network of sigmoid layers
     return [D[l].cpu().numpy() for l in (range(len(D)) if layers is None else layers)]
 
 # %% ../../nbs/30_ska.model.ipynb #c834915f
+class SigmoidStack(nn.Module):
+    "An SKANetwork as a trainable module: copies of its weights as parameters; forward returns Z_L (logits)."
+    def __init__(self, net: SKANetwork): # the starting weights (copied, never shared)
+        super().__init__()
+        self.weights = nn.ParameterList([nn.Parameter(w.detach().clone()) for w in net.weights])
+        self.biases = nn.ParameterList([nn.Parameter(b.detach().clone()) for b in net.biases])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for w, b in zip(self.weights, self.biases): z = h @ w + b; h = torch.sigmoid(z)
+        return z
+
+    def network(self) -> SKANetwork:
+        "The current weights as a detached SKANetwork."
+        return SKANetwork([w.detach().clone() for w in self.weights], [b.detach().clone() for b in self.biases])
+
+# %% ../../nbs/30_ska.model.ipynb #cbc2ca62
+def _labels_dataset(x: torch.Tensor, labels: torch.Tensor, classes: int, name: str) -> Dataset:
+    "Float inputs and labels as a one-split geonb Dataset (fingerprint: sha256 of both tensors)."
+    h = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes())
+    h.update(labels.cpu().numpy().tobytes())
+    return Dataset(name, {'train': Split(x, labels)}, [str(c) for c in range(classes)], 'in-memory inputs', h.hexdigest())
+
+# %% ../../nbs/30_ska.model.ipynb #57933db4
 def fit_backprop(x: torch.Tensor, # float inputs (N, input_size)
                  labels: torch.Tensor, # int64 class labels (N,), < layer_sizes[-1]
                  config: SKAConfig | None = None, # architecture and seeded init (K and τ are not used)
                  epochs: int = 100, # passes over the data
-                 lr: float = 1e-3, # Adam learning rate
+                 lr: float = 1e-3, # Adam learning rate (constant)
                  batch_size: int = 100, # samples per step
                  seed: int = 0, # seeds the batch order
+                 device: str = 'cpu', # where to train
+                 name: str = 'inputs', # the dataset name the run's records carry
                 ) -> tuple[SKANetwork, list[float]]: # (trained network, mean loss per epoch)
-    "Train the SKA architecture by backprop and cross-entropy on Z_L; return it and its loss history."
+    "Train the SKA architecture by backprop and cross-entropy on Z_L with geonb.train; return it and its loss history."
     config = config or SKAConfig()
-    x, net = check_inputs(x, config.input_size), init_network(config)
-    C = config.layer_sizes[-1]
+    x, C = check_inputs(x, config.input_size), config.layer_sizes[-1]
     if not isinstance(labels, torch.Tensor) or labels.shape != (len(x),) or labels.dtype != torch.int64:
         raise InputError(f"labels: expected an int64 tensor of shape ({len(x)},), found {getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}")
     if int(labels.min()) < 0 or int(labels.max()) >= C:
         raise InputError(f"labels: expected class indices in [0, {C}), found [{int(labels.min())}, {int(labels.max())}]")
-    params = [t.clone().requires_grad_() for t in net.weights + net.biases]
-    L, opt, losses = len(net.weights), torch.optim.Adam(params, lr=lr), []
-    for epoch in range(epochs):
-        total = 0.0
-        for idx in batch_indices(len(x), batch_size, seed=seed, epoch=epoch):
-            h = x[idx]
-            for l in range(L): z = h @ params[l] + params[L + l]; h = torch.sigmoid(z)
-            loss = F.cross_entropy(z, labels[idx])
-            opt.zero_grad(); loss.backward(); opt.step(); total += float(loss) * len(idx)
-        losses.append(total / len(x))
-    return SKANetwork([p.detach() for p in params[:L]], [p.detach() for p in params[L:]]), losses
+    model = SigmoidStack(init_network(config))
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer='adam', weight_decay=0.0, schedule='constant',
+                      grad_clip=0.0, select_split='none', seed=seed, device=device, checkpoint_every=0, progress=False)
+    learner = Learner(model, _labels_dataset(x, labels, C, name), cfg, normalize=nn.Identity())
+    rows = [r for r in learner.fit() if r['kind'] == 'epoch']
+    return model.cpu().network(), [r['train_loss'] for r in rows]
 
 # %% ../../nbs/30_ska.model.ipynb #10581094
 def linear_probe(train_features: np.ndarray, # (N, d)

@@ -51,7 +51,7 @@ def _axes_of(h: Sequence[Sequence[float]]) -> list[np.ndarray]:
 
 # %% ../../nbs/32_ska.plots.ipynb #c51a40e3
 def plot_trajectories_3d(history: Sequence[dict], # runs: dicts with entropy_history_norm, architecture, K, tau, digit
-                         figsize: tuple = (14, 30), # the seed app's size in inches
+                         figsize: tuple = (14, 30), # the upstream explorer's size in inches
                         ) -> Figure:
     "Three 3-D views of every run's normalised-entropy trajectory, with start/end/step markers."
     runs = [r for r in history if len(r['entropy_history_norm']) >= 3 and len(r['entropy_history_norm'][0])]
