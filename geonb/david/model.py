@@ -359,7 +359,7 @@ def __call__(self: DavidLoss, output: dict, labels: torch.Tensor, learner=None) 
     model = self.model or learner.model
     terms = self.terms(output, labels, model)
     loss = sum(getattr(self.weights, name) * value for name, value in terms.items())
-    return loss, {name: float(value) for name, value in terms.items()}
+    return loss, {name: float(value.detach()) for name, value in terms.items()}
 
 # %% ../../nbs/40_david.model.ipynb #db677fe9
 DAVID_LR_MULTS = {'heads': 1.0, 'fusion': 0.5, 'cantor_stairs': 0.1}
