@@ -10,10 +10,11 @@ from conftest import BIN, ROOT, run
 
 TINY = '''import os, signal
 from geonb.runs import RunBundle
+from geonb.results import Record
 if mode == "raise": raise ValueError("planned failure")
 if mode == "die": os.kill(os.getpid(), signal.SIGKILL)
 bundle = RunBundle(out_dir, params=dict(mode=mode, value=value, seed=seed), seed=seed)
-bundle.finish(dict(score=value + seed / 100))'''
+bundle.finish([Record("accuracy", value + seed / 100, "fraction", "digits", "test", dict(train=10, test=5), "final weights", 1, seed)])'''
 
 
 def tiny_card(tmp_path, runs, claims=()):
@@ -28,8 +29,8 @@ def tiny_card(tmp_path, runs, claims=()):
     card = tmp_path/'cards'/'tiny'; card.mkdir(parents=True)
     (card/'card.yaml').write_text(yaml.safe_dump(dict(
         title='Tiny card', notebook=str(tmp_path/'tiny.ipynb'), summary='A test card.', baseline_run='base',
-        metrics=[dict(run='main', key='score', dataset='none', type='score')],
-        claims=list(claims) or [dict(claim='score', value=0.5, protocol='made up', run='main', key='score', source='test')])))
+        claims=list(claims) or [dict(claim='score', reports=0.5, protocol='made up', source='test',
+                                     record=dict(run='main', metric='accuracy', dataset='digits'), criterion=dict(at_least=0.4))])))
     (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0, 1], runs=runs)))
     return card
 
@@ -44,9 +45,10 @@ def test_tiny_card_end_to_end(tmp_path):
     r = reproduce(tmp_path, 'tiny')
     assert r.returncode == 0, r.stdout + r.stderr
     text = (card/'smoke'/'README.md').read_text()
-    assert 'model-index' in text and '50.50% ± 0.71 (n=2)' in text and '25.50% ± 0.71 (n=2)' in text
+    assert 'model-index' in text and '50.50% ± 0.71 (n=2 seeds)' in text and '25.50% ± 0.71 (n=2 seeds)' in text
+    assert '| **holds** |' in text
     from huggingface_hub import ModelCard
-    assert ModelCard.load(card/'smoke'/'README.md').data.eval_results[0].metric_value == pytest.approx(0.505)
+    assert sorted(e.metric_value for e in ModelCard.load(card/'smoke'/'README.md').data.eval_results) == pytest.approx([0.255, 0.505])
     sessions = list((tmp_path/'runs'/'tiny').iterdir())
     info = json.loads((sessions[0]/'session.json').read_text())
     assert sorted((x['run'], x['seed'], x['status']) for x in info['runs']) == [('base', 0, 'complete'), ('base', 1, 'complete'), ('main', 0, 'complete'), ('main', 1, 'complete')]
@@ -93,9 +95,24 @@ def test_tampered_bundle_is_refused(tmp_path):
     assert reproduce(tmp_path, 'tiny').returncode == 0
     session = next((tmp_path/'runs'/'tiny').iterdir())
     for folder in session.iterdir():
-        if folder.is_dir(): (folder/'results.json').write_text('{"score": 0.99}')
+        if folder.is_dir():
+            rows = json.loads((folder/'records.json').read_text()); rows[0]['value'] = 0.99
+            (folder/'records.json').write_text(json.dumps(rows))
     r = run(BIN/'geonb', 'card', 'render', session, env={'GEONB_CARDS': str(tmp_path/'cards')})
-    assert r.returncode == 2 and 'no run finished with a verifying manifest' in r.stderr
+    assert r.returncode == 2 and 'no run finished with a verifying bundle' in r.stderr
+
+
+def test_two_sessions_merge_into_one_card(tmp_path):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny', '--runs', 'main').returncode == 0
+    first = (card/'smoke'/'README.md').read_text()
+    assert '50.50% ± 0.71 (n=2 seeds)' in first and '25.50%' not in first
+    assert reproduce(tmp_path, 'tiny', '--runs', 'base').returncode == 0
+    merged = json.loads((card/'smoke'/'results.json').read_text())
+    assert len(merged['sessions']) == 2 and sorted({b['run'] for b in merged['bundles']}) == ['base', 'main']
+    text = (card/'smoke'/'README.md').read_text()
+    assert '50.50% ± 0.71 (n=2 seeds)' in text and '25.50% ± 0.71 (n=2 seeds) (base)' in text
+    assert str(tmp_path) not in text and str(tmp_path) not in (card/'smoke'/'results.json').read_text()
 
 
 def test_committed_cards_have_no_unrendered_fields():
@@ -117,7 +134,7 @@ def test_parallel_jobs_keep_plan_order_and_record_failures(tmp_path):
     assert [(x['run'], x['seed'], x['status']) for x in info['runs']] == [  # plan order (safe_dump sorts the runs)
         ('base', 0, 'complete'), ('base', 1, 'complete'), ('broken', 0, 'failed'), ('broken', 1, 'failed'),
         ('main', 0, 'complete'), ('main', 1, 'complete')]
-    assert '50.50% ± 0.71 (n=2)' in (card/'smoke'/'README.md').read_text()
+    assert '50.50% ± 0.71 (n=2 seeds)' in (card/'smoke'/'README.md').read_text()
 
 
 def test_bad_jobs_is_refused_before_any_kernel(tmp_path):
