@@ -139,8 +139,11 @@ def _check_plan_args(names: list[str], registry: dict, seeds: int | None):
 # %% ../nbs/90_reproduce.ipynb #d8e9d1d3
 def _plan_card(card: Card, prof: dict, seeds: int | None, session: Path) -> list[PlannedRun]:
     "Check each run of one card's profile, then expand it over its seeds (0..seeds-1, else the run's or the profile's)."
+    from geonb.cards import check_claims  # the card's claims are checked before any kernel starts
+    check_claims(card)
     planned = []
     for run, spec in prof['runs'].items():
+        if not isinstance(spec, (dict, type(None))): raise ReproduceError(f"card {card.name}, run {run}: expected a mapping of parameters, found {spec!r}")
         spec = dict(spec or {})
         nb = (project_root() or Path.cwd())/spec.pop('notebook', card.spec['notebook'])
         own = _profile_seeds(f"card {card.name}, run {run}", spec) if 'seeds' in spec else prof['seeds']
