@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_ph.trainer.ipynb #acef578d
 from __future__ import annotations
-import argparse, dataclasses, math, os, shutil, sys, tempfile, time
+import argparse, dataclasses, json, math, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
