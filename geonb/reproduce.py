@@ -66,7 +66,8 @@ def load_card(folder: str | Path) -> Card:
 def registered_cards(folder: str | Path | None = None) -> dict[str, Card]:
     "Every card under `reports/cards/` (or `folder`), by name."
     folder = Path(folder) if folder else cards_dir()
-    return {p.name: load_card(p) for p in sorted(folder.iterdir()) if (p/'card.yaml').exists()} if folder.exists() else {}
+    if not folder.is_dir(): raise ReproduceError(f"the cards folder {folder} does not exist or is not a folder (set GEONB_CARDS to a folder of cards, or unset it)")
+    return {p.name: load_card(p) for p in sorted(folder.iterdir()) if (p/'card.yaml').exists()}
 
 # %% ../nbs/90_reproduce.ipynb #671c0ceb
 @dataclasses.dataclass
@@ -85,8 +86,9 @@ class PlannedRun:
 def _profile_seeds(where: str, prof: dict) -> list[int]:
     "A profile's seeds (default `[0]`), refused unless they are a list of ints."
     seeds = prof.get('seeds', [0])
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ReproduceError(f"{where}: 'seeds' must be a list of ints, found {seeds!r}")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise ReproduceError(f"{where}: 'seeds' must be a non-empty list of ints in [0, 2**32), found {seeds!r}")
+    if len(set(seeds)) < len(seeds): raise ReproduceError(f"{where}: 'seeds' lists a seed twice: {seeds!r}")
     return seeds
 
 # %% ../nbs/90_reproduce.ipynb #755cbcca
@@ -109,8 +111,11 @@ def notebook_parameters(notebook: str | Path) -> dict:
     "{name: declared type name} of a notebook's parameters cell."
     import papermill
     path = Path(notebook)
-    if not path.exists(): raise ReproduceError(f"notebook {path} does not exist")
-    return {k: v['inferred_type_name'] for k, v in papermill.inspect_notebook(str(path)).items()}
+    if not path.is_file(): raise ReproduceError(f"notebook {path} does not exist")
+    try: found = papermill.inspect_notebook(str(path))
+    except Exception as e: raise ReproduceError(f"notebook {path} cannot be read as a Jupyter notebook ({type(e).__name__}: {str(e)[:200]})") from e
+    if not found: raise ReproduceError(f"notebook {path} has no cell tagged 'parameters'")
+    return {k: v['inferred_type_name'] for k, v in found.items()}
 
 # %% ../nbs/90_reproduce.ipynb #348ea634
 def _check_param_type(where: str, key: str, value, type_name: str):
@@ -145,7 +150,9 @@ def _plan_card(card: Card, prof: dict, seeds: int | None, session: Path) -> list
     for run, spec in prof['runs'].items():
         if not isinstance(spec, (dict, type(None))): raise ReproduceError(f"card {card.name}, run {run}: expected a mapping of parameters, found {spec!r}")
         spec = dict(spec or {})
-        nb = (project_root() or Path.cwd())/spec.pop('notebook', card.spec['notebook'])
+        nb = spec.pop('notebook', card.spec['notebook'])
+        if not isinstance(nb, str): raise ReproduceError(f"card {card.name}, run {run}: 'notebook' must be a path, found {nb!r}")
+        nb = (project_root() or Path.cwd())/nb
         own = _profile_seeds(f"card {card.name}, run {run}", spec) if 'seeds' in spec else prof['seeds']
         spec.pop('seeds', None)
         check_run_params(card.name, run, spec, notebook_parameters(nb))
@@ -251,7 +258,9 @@ def _print_plan(planned: list[PlannedRun]):
 # %% ../nbs/90_reproduce.ipynb #35705fbf
 def threads_per_job(jobs: int) -> int:
     "Torch threads each kernel gets when `jobs` runs share this machine's cores: at least one."
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1: raise ReproduceError(f"jobs must be an int >= 1, found {jobs!r}")
+    most = 4 * (os.cpu_count() or 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= most:
+        raise ReproduceError(f"jobs must be an int from 1 to {most} (4 per CPU core), found {jobs!r}")
     return max(1, (os.cpu_count() or 1) // jobs)
 
 # %% ../nbs/90_reproduce.ipynb #32d77f67
@@ -313,6 +322,8 @@ def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int
              ) -> list[Outcome]:
     "Run every planned run, record sessions, render each card from its complete bundles; returns the outcomes."
     threads_per_job(jobs)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1: raise ReproduceError(f"timeout must be a whole number of seconds >= 1, found {timeout!r}")
+    if out is not None and Path(out).exists() and not Path(out).is_dir(): raise ReproduceError(f"--out {out} is a file; it must be a folder (created if missing)")
     planned = plan(cards, profile, seeds, out, cards_folder, runs)
     if dry_run:
         _print_plan(planned)
