@@ -1,4 +1,5 @@
-"""Every experiment notebook keeps the papermill contract of DESIGN.md, and the README links it for Colab."""
+"""Every experiment notebook keeps geonb's papermill contract (Colab cell, one documented parameters cell, checked
+parameters), finishes its bundle with typed records, and the README links it for Colab."""
 import json
 from pathlib import Path
 
@@ -36,3 +37,14 @@ def test_colab_guard_then_one_documented_parameters_cell(nb):
 def test_readme_has_an_open_in_colab_badge(nb):
     readme = (ROOT/'README.md').read_text()
     assert f'colab.research.google.com/github/geonb/geonb/blob/main/nbs/experiments/{nb.name}' in readme
+
+
+# The notebooks already moved to typed records; every experiment notebook joins this list as it moves.
+ON_RECORDS = ['baseline.ipynb', 'bench_data.ipynb', 'bench_train.ipynb', 'pentachora.ipynb', 'ph_claims.ipynb', 'ska.ipynb']
+
+
+@pytest.mark.parametrize('nb', [p for p in EXPERIMENTS if p.name in ON_RECORDS], ids=lambda p: p.name)
+def test_bundle_is_finished_with_typed_records(nb):
+    source = '\n'.join(''.join(c['source']) for c in code_cells(nb))
+    assert 'results_markdown' not in source and 'records_markdown' in source, 'the last cell shows the records with geonb.runs.records_markdown'
+    assert 'bundle.finish(' in source and ('Record(' in source or 'accuracy_record(' in source), 'bundle.finish takes geonb.results.Record objects'
