@@ -52,7 +52,7 @@ def _claim(card: str, i: int, c) -> Claim:
         raise CardError(f"{where} ({c['claim']!r}): 'record' must map run, metric, dataset (and optionally split) to names, found {ref!r}")
     try: crit = criterion_from_spec(c.get('criterion'), c.get('reports'), f"{where} ({c['claim']!r})")
     except RecordError as e: raise CardError(str(e)) from e
-    return Claim(c['claim'], c.get('reports', 'n/a'), dict(split='test', **ref), crit, c)
+    return Claim(c['claim'], c.get('reports', 'n/a'), {'split': 'test', **ref}, crit, c)
 
 def check_claims(card: Card) -> list[Claim]:
     "Every claim of a card, checked."
