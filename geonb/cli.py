@@ -4,9 +4,8 @@
 
 # %% ../nbs/99_cli.ipynb #d16654b3
 from __future__ import annotations
-import argparse, json, sys
-
-from .core import GeonbError
+import argparse, json, os, sys
+from typing import Callable
 
 # %% auto #0
 __all__ = ['build_parser', 'main']
@@ -19,7 +18,8 @@ def _data_list(args) -> int:
 
 def _data_info(args) -> int:
     from geonb.data import dataset_info
-    print(json.dumps(dataset_info(args.name, root=args.root, download=args.download, channels=args.channels), indent=2))
+    info = dataset_info(args.name, root=args.root, download=args.download, channels=args.channels, expect_official=args.official or None)
+    print(json.dumps(info, indent=2))
     return 0
 
 # %% ../nbs/99_cli.ipynb #0a5ccb13
@@ -70,15 +70,22 @@ def _passthrough() -> dict:
             'ska-explorer': ('the SKA Single Digit Explorer app on 127.0.0.1 (block 3x; needs geonb[app])', ska_explorer)}
 
 # %% ../nbs/99_cli.ipynb #afbc9a88
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose usage errors are one line on stderr, exit code 2."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+# %% ../nbs/99_cli.ipynb #44ec61fe
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of the `geonb` command."
-    p = argparse.ArgumentParser(prog='geonb', description='geonb: a reproducible research workbook for geometric and topological learning.')
+    p = _Parser(prog='geonb', description='geonb: a reproducible research workbook for geometric and topological learning.')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     data = sub.add_parser('data', help='inspect the dataset registry').add_subparsers(dest='data_command', required=True, metavar='ACTION')
     data.add_parser('list', help='list registered datasets').set_defaults(func=_data_list)
     info = data.add_parser('info', help='print one dataset as JSON')
     info.add_argument('name', help='a registered dataset name (see `geonb data list`)')
-    info.add_argument('--root', default=None, help='look for the files only in this folder')
+    info.add_argument('--root', default=None, help='look for the files only in this folder (a subset or test fixture may load from there)')
+    info.add_argument('--official', action='store_true', help='only the official files may load, even from --root')
     info.add_argument('--download', action='store_true', help='download the dataset if it is missing (needs a network)')
     info.add_argument('--channels', type=int, default=None, help='the channel count you need; a mismatch is an error')
     info.set_defaults(func=_data_info)
@@ -86,13 +93,46 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, _) in _passthrough().items(): sub.add_parser(name, help=help_text, add_help=False)
     return p
 
-# %% ../nbs/99_cli.ipynb #b1dabc04
+# %% ../nbs/99_cli.ipynb #10ab619f
+def _quiet_stdout():
+    "Point stdout at /dev/null, so the interpreter's last flush at exit cannot fail again."
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno()); os.close(devnull)
+    except (OSError, ValueError): pass  # stdout is not a file descriptor (a notebook, a StringIO)
+
+# %% ../nbs/99_cli.ipynb #9ff759c7
+def _error(command: str, message: str) -> int:
+    "Print one error line on stderr; returns exit code 2."
+    line = '; '.join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"geonb {command}: error: {line}", file=sys.stderr)
+    try: sys.stdout.flush()
+    except OSError: _quiet_stdout()  # stdout itself is what failed (a full disk)
+    return 2
+
+# %% ../nbs/99_cli.ipynb #00bb7b90
+def _exit_code(command: str, # the subcommand, for messages
+               run: Callable[[], int], # runs it and returns its exit code
+              ) -> int:
+    "Run a subcommand the Unix way: one-line errors (2), a quiet closed pipe (141), Ctrl-C (130)."
+    try:
+        code = run()
+        sys.stdout.flush()  # a closed pipe or a full disk shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout(); return 141
+    except KeyboardInterrupt:
+        print(f"geonb {command}: interrupted", file=sys.stderr); return 130
+    except Exception as e:
+        from geonb.core import GeonbError  # imported only here, so --help and usage errors answer without loading torch
+        if isinstance(e, GeonbError): return _error(command, str(e))
+        if isinstance(e, OSError): return _error(command, f"{type(e).__name__}: {e}")
+        raise
+
+# %% ../nbs/99_cli.ipynb #8f72ec5b
 def main(argv: list[str] | None = None) -> int:
     "Run the `geonb` command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in _passthrough(): return _passthrough()[argv[0]][1](argv[1:])
+    if argv and argv[0] in _passthrough(): return _exit_code(argv[0], lambda: _passthrough()[argv[0]][1](argv[1:]))
     args = build_parser().parse_args(argv)
-    try: return args.func(args)
-    except GeonbError as e:
-        print(f"geonb {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    return _exit_code(args.command, lambda: args.func(args))
