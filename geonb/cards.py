@@ -163,7 +163,8 @@ def _reported(claim: Claim, unit: str) -> str:
 # %% ../nbs/91_cards.ipynb #ef432362
 def protocol_text(r: Record) -> str:
     "dataset, split sizes used, epochs and selection of one record."
-    sizes = '/'.join(f"{k} {v:,}" for k, v in r.data.items())
+    order = {'train': 0, 'valid': 1, 'val': 1, 'test': 2}
+    sizes = '/'.join(f"{k} {v:,}" for k, v in sorted(r.data.items(), key=lambda kv: order.get(kv[0], 3)))
     return f"{r.dataset} ({sizes}){f', {r.epochs} epochs' if r.epochs is not None else ''}; {r.selection}"
 
 # %% ../nbs/91_cards.ipynb #385a69b7

@@ -141,7 +141,7 @@ def fmt_value(value: float, unit: str) -> str:
     "One value in its unit."
     if unit == 'fraction': return f"{100 * value:.2f}%"
     if unit == 'count': return f"{int(round(value)):,}"
-    if unit == 'seconds': return f"{value:.1f} s"
+    if unit == 'seconds': return f"{value:.1f} s" if value >= 1 else f"{value:.3g} s"
     if unit == 'correlation': return f"{value:+.3f}"
     return f"{value:.4g}"
 
