@@ -183,7 +183,8 @@ def _claims_table(card: Card, col: Collection, planned: set | None) -> tuple[lis
     for c in check_claims(card):
         j = judge(c, col, planned); judged.append(j)
         recs = col.records(c.run, c.key)
-        proto = (protocol_text(recs[0]) if recs else j['why']) + (f" ({c.spec['note']})" if c.spec.get('note') else '')
+        note = c.spec.get('note', '')
+        proto = (protocol_text(recs[0]) if recs else j['why']) + (f" ({note})" if note and note not in (recs[0].selection if recs else '') else '')
         unit = j['summary'].first.unit if j['summary'] and c.criterion.kind != 'exceeds' else ('fraction' if c.key[0] == 'accuracy' else 'scalar')
         rows.append(table_row(c.text, _reported(c, unit), j['criterion'], j['measured'], f"**{j['verdict']}**", _baseline_of(c, card, col), proto, c.spec.get('source', '')))
     return rows, judged
@@ -218,14 +219,12 @@ def _records_details(col: Collection) -> list[str]:
 
 # %% ../nbs/91_cards.ipynb #42bd0369
 def _params_table(col: Collection) -> list[str]:
-    "Each run's parameters (from its verified config), without the runner's out_dir and the seed."
-    rows, seen = ['| run | parameter | value |', '|---|---|---|'], set()
-    for b in col.bundles:
-        if b['run'] in seen: continue
-        seen.add(b['run'])
-        params = b['manifest']['params']
-        rows += [table_row(b['run'], k, json.dumps(v)) for k, v in sorted(params.items()) if k not in ('out_dir', 'seed', 'train')]
-    return rows
+    "Parameters x runs (from each run's verified config), without the runner's out_dir and the seed."
+    params = {}
+    for b in col.bundles: params.setdefault(b['run'], b['manifest']['params'])
+    names = sorted({k for p in params.values() for k in p} - {'out_dir', 'seed', 'train'})
+    cell = lambda p, k: json.dumps(p[k]) if k in p else ''
+    return [table_row('parameter', *params), '|---|' + '---|' * len(params), *(table_row(k, *(cell(p, k) for p in params.values())) for k in names)]
 
 def _environment(m: dict) -> list[str]:
     "Hardware, versions, git commit and determinism flags from one manifest."
