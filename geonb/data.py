@@ -480,7 +480,7 @@ def read_medmnist_npz(path: Path, flag: str) -> dict[str, Split]:
         if y.ndim != 2 or len(y) != len(x):
             raise CorruptDatasetError(f"{path}: {kl} must have shape ({len(x)}, k), found {y.shape}")
         if y.shape[1] != 1:
-            raise DatasetError(f"{flag} is multi-label ({y.shape[1]} labels per image); geonb's classifiers need one label per image")
+            raise DatasetError(f"{path}: {flag} is multi-label ({y.shape[1]} labels per image); geonb's classifiers need one label per image")
         x = np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2))
         _check_split(x, y[:, 0], flag, split, f"{path}: {ki}", f"{path}: {kl}",
                      (spec.channels, spec.size, spec.size) if spec else None, MEDMNIST_NUM_CLASSES.get(flag))
@@ -661,8 +661,12 @@ def check_labels(y, n: int | None = None, num_classes: int | None = None, name: 
     return y
 
 # %% ../nbs/01_data.ipynb #e1785989
-def dataset_info(name: str, root: str | Path | None = None, download: bool = False, channels: int | None = None,
-                 expect_official: bool | None = None) -> dict:
+def dataset_info(name: str, # a registered name
+                 root: str | Path | None = None, # look only here (a subset or fixture may load)
+                 download: bool = False, # download when the files are missing (needs a network)
+                 channels: int | None = None, # the channel count the caller needs
+                 expect_official: bool | None = None, # only the official files may load; default: unless `root` is given
+                ) -> dict:
     "A JSON-ready summary of a dataset: splits and sizes, shape, classes, source, fingerprint, whether it is official."
     ds = load_dataset(name, root=root, download=download, channels=channels, expect_official=expect_official)
     return dict(name=ds.name, splits={k: len(v) for k, v in ds.splits.items()}, shape=list(ds.shape),
