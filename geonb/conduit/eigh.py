@@ -40,6 +40,31 @@ def check_symmetric(A, # the batch of matrices, shape (B, n, n)
                          f"matrix {i} has max|A - Aᵀ| = {float(asym[i]):.3g} with max|A| = {float(size[i]):.3g}")
     return A
 
+# %% ../../nbs/50_conduit.eigh.ipynb #1335e8b6
+class _numpy_ops:
+    abs, sqrt, where, reciprocal, sign, stack = np.abs, np.sqrt, np.where, np.reciprocal, np.sign, np.stack
+    clamp0 = staticmethod(lambda x: np.maximum(x, 0.0))
+    full = staticmethod(lambda like, v: np.full_like(like, v))
+    f32 = staticmethod(lambda x: x.astype(np.float32))
+    f64 = staticmethod(lambda x: x.astype(np.float64))
+    argmax = staticmethod(lambda x, axis: x.argmax(axis))
+    take = staticmethod(lambda x, idx, axis: np.take_along_axis(x, idx, axis))
+    sort = staticmethod(lambda x, axis: (lambda i: (np.take_along_axis(x, i, axis), i))(np.argsort(x, axis, kind='stable')))
+    contiguous = staticmethod(np.ascontiguousarray)
+
+class _torch_ops:
+    abs, sqrt, where, reciprocal, sign, stack = torch.abs, torch.sqrt, torch.where, torch.reciprocal, torch.sign, torch.stack
+    clamp0 = staticmethod(lambda x: x.clamp(min=0.0))
+    full = staticmethod(lambda like, v: torch.full_like(like, v))
+    f32 = staticmethod(lambda x: x.float())
+    f64 = staticmethod(lambda x: x.double())
+    argmax = staticmethod(lambda x, axis: x.movedim(axis, -1).contiguous().argmax(-1))
+    take = staticmethod(lambda x, idx, axis: x.gather(axis, idx.expand(*[idx.shape[d] if d == axis else s for d, s in enumerate(x.shape)])))
+    sort = staticmethod(lambda x, axis: tuple(torch.sort(x, dim=axis, stable=True)))
+    contiguous = staticmethod(lambda x: x.contiguous())
+
+def _ops(x): return _numpy_ops if isinstance(x, np.ndarray) else _torch_ops
+
 # %% ../../nbs/50_conduit.eigh.ipynb #48af050b
 def entry_major(A: Tensor) -> Tensor:
     "A batch (B, n, n) as (n, n, B), contiguous: entry (i, j) of every matrix is one vector."
@@ -50,20 +75,20 @@ def batch_major(A: Tensor) -> Tensor:
     return A.permute(2, 0, 1).contiguous()
 
 # %% ../../nbs/50_conduit.eigh.ipynb #80d10f15
-def matmul(a: Tensor, # entry-major (n, m, B)
-           b: Tensor, # entry-major (m, k, B)
-          ) -> Tensor: # entry-major (n, k, B)
+def matmul(a, # entry-major (n, m, B), numpy or torch
+           b, # entry-major (m, k, B)
+          ): # entry-major (n, k, B)
     "Matrix product of entry-major batches, summing j = 0, 1, ... in order, as torch.bmm does on small matrices."
     acc = a[:, 0, None] * b[None, 0]
     for j in range(1, a.shape[1]): acc += a[:, j, None] * b[None, j]
     return acc
 
-def entry_sum(a: Tensor, # entry-major (n, m, B)
-             ) -> Tensor: # (B,)
+def entry_sum(a, # entry-major (n, m, B)
+             ): # (B,)
     "Σ_ij a_ij of every matrix, adding the entries in row-major order."
     rows = a.reshape(-1, a.shape[-1])
-    acc = rows[0].clone()
-    for r in rows[1:]: acc += r
+    acc = rows[0] + rows[1] if len(rows) > 1 else rows[0] * 1
+    for r in rows[2:]: acc += r
     return acc
 
 # %% ../../nbs/50_conduit.eigh.ipynb #71065e8d
@@ -73,32 +98,21 @@ def input_scale(A: Tensor) -> Tensor:
     return (torch.linalg.norm(A.reshape(B, -1), dim=-1) / math.sqrt(n)).clamp(min=1e-12)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #77a9e2df
-def faddeev_leverrier(As: Tensor, # entry-major (n, n, B) scaled matrices
-                     ) -> tuple[list[Tensor], list[Tensor]]: # ([c_0 .. c_n] each (B,), [M_0 .. M_n] each (n, n, B)), float64
+def faddeev_leverrier(As, # entry-major (n, n, B) scaled matrices (numpy or torch)
+                     ) -> tuple[list, list]: # ([c_0 .. c_n] each (B,), [M_0 .. M_n] each (n, n, B)), float64
     "Characteristic coefficients and the Faddeev–LeVerrier matrices, in float64."
-    n, _, B = As.shape
-    Ad = As.double()
-    c = [None] * n + [torch.ones(B, dtype=torch.float64, device=As.device)]
-    M = [torch.zeros_like(Ad), torch.zeros_like(Ad)]
-    M[1].diagonal(dim1=0, dim2=1).fill_(1.0)  # M_1 = A·0 + c_n I = I
+    ops, n = _ops(As), As.shape[0]
+    Ad = ops.f64(As)
+    c = [None] * n + [ops.full(Ad[0, 0], 1.0)]
+    M = [ops.full(Ad, 0.0), ops.full(Ad, 0.0)]
+    for i in range(n): M[1][i, i] = 1.0  # M_1 = A·0 + c_n I = I
     c[n - 1] = -entry_sum(Ad * M[1])
     for k in range(2, n + 1):
-        Mk = Ad.clone() if k == 2 else matmul(Ad, M[k - 1])  # A·I is exactly A
-        Mk.diagonal(dim1=0, dim2=1).add_(c[n - k + 1][:, None])  # M_k = A M_{k-1} + c_{n-k+1} I
+        Mk = Ad * 1.0 if k == 2 else matmul(Ad, M[k - 1])  # A·I is exactly A
+        for i in range(n): Mk[i, i] += c[n - k + 1]  # M_k = A M_{k-1} + c_{n-k+1} I
         M.append(Mk)
         c[n - k] = -entry_sum(Ad * Mk) / k
     return c, M
-
-# %% ../../nbs/50_conduit.eigh.ipynb #a0ee57b4
-class _numpy_ops:
-    abs, sqrt, where, reciprocal = np.abs, np.sqrt, np.where, np.reciprocal
-    clamp0 = staticmethod(lambda x: np.maximum(x, 0.0))
-    full = staticmethod(lambda like, v: np.full_like(like, v))
-
-class _torch_ops:
-    abs, sqrt, where, reciprocal = torch.abs, torch.sqrt, torch.where, torch.reciprocal
-    clamp0 = staticmethod(lambda x: x.clamp(min=0.0))
-    full = staticmethod(lambda like, v: torch.full_like(like, v))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #38b796a4
 def _horner(cl, deg, z):
@@ -134,7 +148,7 @@ def laguerre_telemetry(coeffs: list, # [c_0 .. c_n], each (B,), in the working d
                        research: bool = False, # also return the z trajectories
                       ) -> dict: # roots (n, B), abs_p and abs_dp (n, iters, B), z (n, iters, B) when research
     "Extract the n roots with deflation, recording |p| and |p′| before every step."
-    ops = _numpy_ops if isinstance(z0, np.ndarray) else _torch_ops
+    ops = _ops(z0)
     n = len(coeffs) - 1; cl = list(coeffs)
     roots, abs_p, abs_dp, zs = [], [], [], []
     for ri in range(n):
@@ -148,33 +162,33 @@ def laguerre_telemetry(coeffs: list, # [c_0 .. c_n], each (B,), in the working d
         b = cl[deg]
         for j in range(deg - 1, 0, -1): cl[j], b = b, cl[j] + z * b  # synthetic division by (x - z)
         cl[0] = b
-    out = dict(roots=roots, abs_p=abs_p, abs_dp=abs_dp, z=zs if research else None)
-    return out
+    shape = lambda xs: ops.stack(xs).reshape(n, iters, -1)
+    return dict(roots=ops.stack(roots), abs_p=shape(abs_p), abs_dp=shape(abs_dp), z=shape(zs) if research else None)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #6f84eefe
-def friction_and_settle(abs_p, # (n, iters, B) |p| before each step
+def friction_and_settle(abs_p, # (n, iters, B) |p| before each step (numpy or torch)
                         abs_dp, # (n, iters, B) |p′| before each step
                         delta: float = 1e-8, # friction's stability constant δ
                         threshold: float = 1e-6, # settle when |p| < threshold
-                       ) -> tuple[Tensor, Tensor]: # friction (n, B), settle (n, B), float32
+                       ) -> tuple: # friction (n, B), settle (n, B), float32
     "Per-root friction Σ 1/(|p′| + δ) (summed in step order) and settle (first step with |p| < threshold)."
-    t = 1.0 / (abs_dp.float() + delta)
-    friction = t[:, 0].clone()
-    for it in range(1, t.shape[1]): friction += t[:, it]
-    not_yet = ~(abs_p.float() < threshold)
-    run = not_yet[:, 0].clone(); settle = run.float()
-    for it in range(1, not_yet.shape[1]): run &= not_yet[:, it]; settle += run
+    ops = _ops(abs_p)
+    t = 1.0 / (ops.f32(abs_dp) + delta)
+    friction = t[:, 0] + t[:, 1]
+    for it in range(2, t.shape[1]): friction += t[:, it]
+    not_yet = ~(ops.f32(abs_p) < threshold)
+    run = not_yet[:, 0]; settle = ops.f32(run)
+    for it in range(1, not_yet.shape[1]): run = run & not_yet[:, it]; settle += run
     return friction, settle
 
 # %% ../../nbs/50_conduit.eigh.ipynb #65b7f996
 def newton_polish(roots, # (n, B) Laguerre roots (numpy or torch)
-                  coeffs: list, # [c_0 .. c_n] float64 (numpy or torch)
+                  coeffs: list, # [c_0 .. c_n] float64
                   iters: int = 3, # Newton steps
                  ): # (n, B) float64
     "Newton's method on the original (undeflated) polynomial for all roots at once, in float64, guarded by |p′| > 1e-30."
-    ops = _numpy_ops if isinstance(roots, np.ndarray) else _torch_ops
-    n = len(coeffs) - 1
-    r = roots.astype(np.float64) if ops is _numpy_ops else roots.double()
+    ops, n = _ops(roots), len(coeffs) - 1
+    r = ops.f64(roots)
     for _ in range(iters):
         pv, dp = r + coeffs[n - 1], ops.full(r, 1.0)
         for j in range(n - 2, -1, -1): dp, pv = dp * r + pv, pv * r + coeffs[j]
@@ -182,50 +196,52 @@ def newton_polish(roots, # (n, B) Laguerre roots (numpy or torch)
     return r
 
 # %% ../../nbs/50_conduit.eigh.ipynb #38280c2f
-def adjugate_eigenvectors(lam: Tensor, # (n, B) float64 eigenvalues of the scaled matrices
-                          M: list[Tensor], # [M_0 .. M_n] from `faddeev_leverrier`
-                         ) -> Tensor: # entry-major (n, n, B) float32, column r = eigenvector of lam[r]
+def adjugate_eigenvectors(lam, # (n, B) float64 eigenvalues of the scaled matrices
+                          M: list, # [M_0 .. M_n] from `faddeev_leverrier`
+                         ): # entry-major (n, n, B) float32, column r = eigenvector of lam[r]
     "Eigenvectors from the adjugate R(λ) = Σ λ^{n−k} M_k: its largest-norm column, normalised (float64)."
-    n = lam.shape[0]
-    R = M[2][None].repeat(n, 1, 1, 1)  # (root, row, col, B); M_1 = I, so λ·M_1 + M_2 only moves the diagonal
-    R.diagonal(dim1=1, dim2=2).add_(lam[:, :, None])
-    for k in range(3, n + 1): R.mul_(lam[:, None, None]).add_(M[k][None])
+    ops, n = _ops(lam), lam.shape[0]
+    R = ops.stack([M[2]] * n)  # (root, row, col, B); M_1 = I, so λ·M_1 + M_2 only moves the diagonal
+    for i in range(n): R[:, i, i] += lam
+    for k in range(3, n + 1):
+        R *= lam[:, None, None]
+        R += M[k][None]
     sq = R * R
-    cols = sq[:, 0]
-    for i in range(1, n): cols += sq[:, i]
-    best = cols.movedim(1, -1).contiguous().argmax(-1)  # (root, B): the largest-norm column
-    vec = R.gather(2, best[:, None, None].expand(n, n, 1, -1)).squeeze(2)  # (root, row, B)
+    cols = sq[:, 0] + sq[:, 1]
+    for i in range(2, n): cols += sq[:, i]
+    best = ops.argmax(cols, 1)  # (root, B): the largest-norm column, first on ties
+    vec = ops.take(R, best[:, None, None], 2)[:, :, 0]  # (root, row, B)
     vv = vec * vec
-    norm = vv[:, 0]
-    for i in range(1, n): norm = norm + vv[:, i]
-    vec = vec / (norm.sqrt()[:, None] + 1e-30)
-    return vec.float().transpose(0, 1).contiguous()
+    norm = vv[:, 0] + vv[:, 1]
+    for i in range(2, n): norm += vv[:, i]
+    vec = vec / (ops.sqrt(norm)[:, None] + 1e-30)
+    return ops.contiguous(ops.f32(vec).swapaxes(0, 1))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #0a7934a1
-def newton_schulz(V: Tensor, # entry-major (n, n, B) float32, nearly orthogonal
+def newton_schulz(V, # entry-major (n, n, B) float32, nearly orthogonal (numpy or torch)
                   iters: int = 2, # iterations
-                 ) -> tuple[Tensor, Tensor]: # (V orthogonalised, ‖VᵀV − I‖_F per matrix)
+                 ) -> tuple: # (V orthogonalised, ‖VᵀV − I‖_F per matrix)
     "Newton–Schulz orthogonalisation V ← V·(VᵀV)^{-1/2}, in float32, and the remaining orthogonality residual."
-    n, _, B = V.shape
-    Y, X = matmul(V.transpose(0, 1), V), None
+    ops, n = _ops(V), V.shape[0]
+    Y, X = matmul(V.swapaxes(0, 1), V), None
     for k in range(iters):
         T = -Y
-        T.diagonal(dim1=0, dim2=1).add_(3.0)  # 3I − Y, rounded as upstream's 3.0·eye − Y
+        for i in range(n): T[i, i] += 3.0  # 3I − Y, rounded as upstream's 3.0·eye − Y
         X = 0.5 * T if X is None else 0.5 * matmul(X, T)  # the first product is with the identity
         if k < iters - 1: Y = 0.5 * matmul(T, Y)  # the last Y is never used
     V = matmul(V, X)
-    P = matmul(V.transpose(0, 1), V)
-    P.diagonal(dim1=0, dim2=1).sub_(1.0)
-    residual = entry_sum(P * P).sqrt()
-    return V, residual
+    P = matmul(V.swapaxes(0, 1), V)
+    for i in range(n): P[i, i] -= 1.0
+    return V, ops.sqrt(entry_sum(P * P))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #64d7cff5
-def _canonical_signs(V: Tensor) -> Tensor:
+def _canonical_signs(V):
     "`canonical_signs` for an entry-major batch (n, n, B): a running maximum over rows, first one winning ties."
-    big, sign = V[0].abs(), V[0].sign()
+    ops = _ops(V)
+    big, sign = ops.abs(V[0]), ops.sign(V[0])
     for i in range(1, V.shape[0]):
-        a = V[i].abs(); g = a > big
-        big, sign = torch.where(g, a, big), torch.where(g, V[i].sign(), sign)
+        a = ops.abs(V[i]); g = a > big
+        big, sign = ops.where(g, a, big), ops.where(g, ops.sign(V[i]), sign)
     return V * sign
 
 def canonical_signs(V: Tensor, # (B, n, n), eigenvectors in columns
@@ -263,33 +279,34 @@ class FLEighConduit(nn.Module):
                  settle_threshold: float = 1e-6, # settle when |p| < this
                  research: bool = False, # also return M_k and the z and |p′| trajectories
                  check: bool = True, # validate the input (shape, dtype, finite, symmetric)
+                 backend: str = 'auto', # 'auto' (NumPy on the CPU, PyTorch elsewhere), 'numpy' or 'torch'
                 ):
         super().__init__()
+        if backend not in ('auto', 'numpy', 'torch'): raise InputError(f"backend: expected 'auto', 'numpy' or 'torch', found {backend!r}")
         self.laguerre_iters, self.polish_iters, self.ns_iters = laguerre_iters, polish_iters, ns_iters
-        self.friction_delta, self.settle_threshold, self.research, self.check = friction_delta, settle_threshold, research, check
+        self.friction_delta, self.settle_threshold, self.research, self.check, self.backend = friction_delta, settle_threshold, research, check, backend
 
 # %% ../../nbs/50_conduit.eigh.ipynb #50e3a3a1
 @patch
-def _roots(self: FLEighConduit, c: list[Tensor], As: Tensor) -> dict:
-    "Laguerre roots (float32 for n <= 6, float64 above, as upstream), raw telemetry and the polished float64 roots."
-    n, it = As.shape[0], self.laguerre_iters
-    dt = torch.float64 if n > 6 else torch.float32
-    diag = As.detach().to(dt).diagonal(dim1=0, dim2=1).T  # (n, B); the roots carry no gradient (upstream detaches them too)
-    c = [x.detach() for x in c]
-    shift = torch.linspace(-1e-4, 1e-4, n, dtype=dt, device=As.device)[:, None]
-    if As.device.type == 'cpu':
-        with np.errstate(all='ignore'):
-            z0 = np.sort(diag.numpy(), axis=0) + shift.numpy()
-            tel = laguerre_telemetry([x.to(dt).numpy() for x in c], z0, it, self.research)
-            tel['polished'] = newton_polish(np.stack(tel['roots']), [x.numpy() for x in c], self.polish_iters)
-        to = lambda xs: torch.from_numpy(np.stack(xs) if isinstance(xs, list) else xs)
-    else:
-        tel = laguerre_telemetry([x.to(dt) for x in c], diag.sort(dim=0).values + shift, it, self.research)
-        tel['polished'] = newton_polish(torch.stack(tel['roots']), c, self.polish_iters)
-        to = lambda xs: torch.stack(xs) if isinstance(xs, list) else xs
-    out = dict(polished=to(tel['polished']), abs_p=to(tel['abs_p']).reshape(n, it, -1), abs_dp=to(tel['abs_dp']).reshape(n, it, -1))
-    if self.research: out['z'] = to(tel['z']).reshape(n, it, -1)
-    return out
+def _solve(self: FLEighConduit, Aw, As) -> dict:
+    "All stages on entry-major arrays: float32 input Aw (n, n, B) and its scaled copy As."
+    ops, n = _ops(As), As.shape[0]
+    f = ops.f64 if n > 6 else ops.f32  # upstream's Laguerre dtype
+    c, M = faddeev_leverrier(As)
+    shift = torch.linspace(-1e-4, 1e-4, n, dtype=torch.float64 if n > 6 else torch.float32)[:, None]
+    shift = shift.numpy() if ops is _numpy_ops else shift.to(As.device)
+    z0 = ops.sort(f(As[list(range(n)), list(range(n))]), 0)[0] + shift  # the sorted diagonal, pulled apart
+    tel = laguerre_telemetry([f(x) for x in c], z0, self.laguerre_iters, self.research)
+    friction, settle = friction_and_settle(tel['abs_p'], tel['abs_dp'], self.friction_delta, self.settle_threshold)
+    V, residual = newton_schulz(adjugate_eigenvectors(newton_polish(tel['roots'], c, self.polish_iters), M), self.ns_iters)
+    P = V * matmul(Aw, V)  # Rayleigh quotients on the unscaled A
+    evals = P[0] * 1
+    for i in range(1, n): evals = evals + P[i]
+    evals, perm = ops.sort(evals, 0)
+    V = _canonical_signs(ops.take(V, perm[None], 1))
+    return dict(eigenvalues=evals, eigenvectors=V, char_coeffs=ops.f32(ops.stack(c[:n])), friction=ops.take(friction, perm, 0),
+                settle=ops.take(settle, perm, 0), refinement_residual=residual, mstore=ops.stack(M) if self.research else None,
+                z=tel['z'], abs_dp=tel['abs_dp'] if self.research else None)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #bc85f7e5
 @patch
@@ -298,20 +315,20 @@ def forward(self: FLEighConduit, A: Tensor, # (B, n, n) symmetric, float32
     "Eigenpairs of every matrix in the batch, with friction, settle and the other telemetry."
     if self.check: check_symmetric(A)
     B, n, _ = A.shape
+    A = A.detach()
     Aw = entry_major(A)
     As = Aw / input_scale(A)  # float32, as upstream
-    c, M = faddeev_leverrier(As)
-    tel = self._roots(c, As)
-    friction, settle = friction_and_settle(tel['abs_p'], tel['abs_dp'], self.friction_delta, self.settle_threshold)
-    V, residual = newton_schulz(adjugate_eigenvectors(tel['polished'], M), self.ns_iters)
-    evals, perm = (V * matmul(Aw, V)).sum(0).T.sort(dim=-1)  # Rayleigh quotients on the unscaled A
-    V = _canonical_signs(V.gather(1, perm.T[None].expand(n, n, B)))
-    packet = ConduitPacket(eigenvalues=evals, eigenvectors=batch_major(V), char_coeffs=torch.stack(c[:n], -1).float(),
-                           friction=friction.T.gather(-1, perm), settle=settle.T.gather(-1, perm),
-                           extraction_order=torch.arange(n, device=A.device, dtype=torch.float32).expand(B, n).contiguous(),
-                           refinement_residual=residual)
+    numpy = self.backend == 'numpy' or (self.backend == 'auto' and A.device.type == 'cpu')
+    if numpy:
+        with np.errstate(all='ignore'): out = self._solve(Aw.cpu().numpy(), As.cpu().numpy())
+        out = {k: (torch.from_numpy(np.ascontiguousarray(v)).to(A.device) if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+    else: out = self._solve(Aw, As)
+    packet = ConduitPacket(eigenvalues=out['eigenvalues'].T.contiguous(), eigenvectors=batch_major(out['eigenvectors']),
+                           char_coeffs=out['char_coeffs'].T.contiguous(), friction=out['friction'].T.contiguous(),
+                           settle=out['settle'].T.contiguous(), refinement_residual=out['refinement_residual'],
+                           extraction_order=torch.arange(n, device=A.device, dtype=torch.float32).expand(B, n).contiguous())
     if self.research:
-        packet.mstore = torch.stack([batch_major(m) for m in M])
-        packet.z_trajectory = tel['z'].float().permute(2, 0, 1).contiguous()
-        packet.dp_trajectory = tel['abs_dp'].float().permute(2, 0, 1).contiguous()
+        packet.mstore = out['mstore'].permute(0, 3, 1, 2).contiguous()
+        packet.z_trajectory = out['z'].float().permute(2, 0, 1).contiguous()
+        packet.dp_trajectory = out['abs_dp'].float().permute(2, 0, 1).contiguous()
     return packet
