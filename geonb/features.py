@@ -161,7 +161,7 @@ def feature_dataset(encoder: torch.nn.Module, # the frozen encoder
     layer = kwargs.get('layer') or _name_of(kwargs.get('layer_fn'), 'output')
     fingerprint = hashlib.sha256(f"{dataset.fingerprint}|{weights_hash(encoder)}|{layer}".encode()).hexdigest()
     return Dataset(f"{dataset.name}:features", feats, list(dataset.classes), str(feature_cache_dir(kwargs.get('cache_dir'))),
-                   fingerprint, notes=f"features of {dataset.name} ({layer}); {dataset.notes}".strip('; '))
+                   fingerprint, notes=f"features of {dataset.name} ({layer}); {dataset.notes}".strip('; '), official=dataset.official)
 
 # %% ../nbs/09_features.ipynb #cbec00a7
 IMAGENET_CLIP_REPO = 'AbstractPhil/imagenet-clip-features-orderly'

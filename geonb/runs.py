@@ -164,7 +164,7 @@ def save_figure(self: RunBundle, fig, # a matplotlib Figure
 @patch
 def record_data(self: RunBundle, dataset): # a geonb.data.Dataset
     "Remember a dataset's fingerprint and sizes for the manifest."
-    self.data[dataset.name] = dict(fingerprint=dataset.fingerprint, source=dataset.source,
+    self.data[dataset.name] = dict(fingerprint=dataset.fingerprint, source=dataset.source, official=getattr(dataset, 'official', None),
                                    splits={k: len(v) for k, v in dataset.splits.items()})
 
 # %% ../nbs/02_runs.ipynb #1f0eec3f
