@@ -87,6 +87,7 @@ def _laplace(n, s, g):
     u = torch.rand(n, 3, s, s, generator=g) - 0.5
     return -torch.sign(u) * torch.log1p(-2 * u.abs())
 
+# %% ../../nbs/52_conduit.noise.ipynb #3d2bb60d
 _FAMILIES = dict(
     gaussian=lambda n, s, g: torch.randn(n, 3, s, s, generator=g),
     uniform=lambda n, s, g: torch.rand(n, 3, s, s, generator=g) * 2 - 1,
