@@ -40,7 +40,7 @@ def test_readme_has_an_open_in_colab_badge(nb):
 
 
 # The notebooks already moved to typed records; every experiment notebook joins this list as it moves.
-ON_RECORDS = ['baseline.ipynb', 'bench_data.ipynb', 'bench_train.ipynb', 'pentachora.ipynb', 'ph_claims.ipynb', 'ska.ipynb']
+ON_RECORDS = ['baseline.ipynb', 'bench_data.ipynb', 'bench_david.ipynb', 'bench_ph.ipynb', 'bench_train.ipynb', 'pentachora.ipynb', 'ph_claims.ipynb', 'ph_training.ipynb', 'ska.ipynb']
 
 
 @pytest.mark.parametrize('nb', [p for p in EXPERIMENTS if p.name in ON_RECORDS], ids=lambda p: p.name)
