@@ -47,4 +47,4 @@ ON_RECORDS = ['baseline.ipynb', 'bench_data.ipynb', 'bench_david.ipynb', 'bench_
 def test_bundle_is_finished_with_typed_records(nb):
     source = '\n'.join(''.join(c['source']) for c in code_cells(nb))
     assert 'results_markdown' not in source and 'records_markdown' in source, 'the last cell shows the records with geonb.runs.records_markdown'
-    assert 'bundle.finish(' in source and ('Record(' in source or 'accuracy_record(' in source), 'bundle.finish takes geonb.results.Record objects'
+    assert 'bundle.finish(' in source and any(w in source for w in ('Record(', 'accuracy_record(', '_records(')), 'bundle.finish takes geonb.results.Record objects'
