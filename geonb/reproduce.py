@@ -4,19 +4,21 @@
 
 # %% ../nbs/90_reproduce.ipynb #6d52fb36
 from __future__ import annotations
-import dataclasses, json, os, queue, sys, time, traceback
+import contextlib, dataclasses, json, operator, os, queue, re, signal, sys, threading, time, traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 from .core import GeonbError, atomic_write, project_root
-from .runs import BundleError, runs_dir, mark_failed
+from .runs import BundleError, runs_dir, mark_failed, read_bundle
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PROFILES', 'CARD_KEYS', 'ReproduceError', 'cards_dir', 'Card', 'load_card', 'registered_cards', 'PlannedRun',
-           'load_profile', 'notebook_parameters', 'check_run_params', 'plan', 'Outcome', 'execute', 'summary_table',
-           'write_session', 'threads_per_job', 'reproduce']
+__all__ = ['PROFILES', 'CARD_KEYS', 'RUN_STATUSES', 'ReproduceError', 'cards_dir', 'Card', 'load_card', 'registered_cards',
+           'PlannedRun', 'load_profile', 'notebook_parameters', 'check_run_params', 'Constraint', 'constraint_of',
+           'parameter_constraints', 'check_constraints', 'plan', 'Outcome', 'execute', 'summary_table', 'SessionError',
+           'SessionInterrupted', 'Session', 'threads_per_job', 'reproduce', 'read_session', 'resume']
 
 # %% ../nbs/90_reproduce.ipynb #d49a9b1c
 class ReproduceError(GeonbError, ValueError):
@@ -107,15 +109,28 @@ def load_profile(card: Card, profile: str) -> dict:
 # %% ../nbs/90_reproduce.ipynb #f1ee7d9a
 _TYPES = {'int': int, 'float': (int, float), 'str': str, 'bool': bool}
 
-def notebook_parameters(notebook: str | Path) -> dict:
-    "{name: declared type name} of a notebook's parameters cell."
+def _inspect(notebook: str | Path) -> dict:
+    "papermill's reading of a notebook's parameters cell: {name: {'inferred_type_name', 'default', 'help'}}."
     import papermill
     path = Path(notebook)
     if not path.is_file(): raise ReproduceError(f"notebook {path} does not exist")
     try: found = papermill.inspect_notebook(str(path))
     except Exception as e: raise ReproduceError(f"notebook {path} cannot be read as a Jupyter notebook ({type(e).__name__}: {str(e)[:200]})") from e
     if not found: raise ReproduceError(f"notebook {path} has no cell tagged 'parameters'")
-    return {k: v['inferred_type_name'] for k, v in found.items()}
+    skipped = _unreadable_lines(path)
+    if skipped: raise ReproduceError(f"notebook {path}: papermill cannot read the parameters line {skipped[0]!r} (a line with more than one '='; in a help comment write 'at least 1' or '≥ 1' for '>= 1')")
+    return found
+
+def _unreadable_lines(path: Path) -> list[str]:
+    "Lines of the parameters cell that papermill skips with only a warning: an assignment with more than one '='."
+    cells = [c for c in json.loads(path.read_text()).get('cells', []) if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    source = cells[0]['source'] if cells else ''
+    lines = (''.join(source) if isinstance(source, list) else source).splitlines()
+    return [l.strip() for l in lines if l.count('=') > 1 and not l.strip().startswith('#')]
+
+def notebook_parameters(notebook: str | Path) -> dict:
+    "{name: declared type name} of a notebook's parameters cell."
+    return {k: v['inferred_type_name'] for k, v in _inspect(notebook).items()}
 
 # %% ../nbs/90_reproduce.ipynb #348ea634
 def _check_param_type(where: str, key: str, value, type_name: str):
@@ -132,6 +147,70 @@ def check_run_params(card: str, run: str, params: dict, declared: dict):
         if key in ('seed', 'out_dir'): raise ReproduceError(f"{where}: {key!r} is set by the runner; use the profile's 'seeds' list")
         if key not in declared: raise ReproduceError(f"{where}: unknown parameter {key!r}; accepted keys: {sorted(declared)}")
         _check_param_type(where, key, value, declared[key])
+
+# %% ../nbs/90_reproduce.ipynb #4d5417ad
+_NUMBER = r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
+_BOUNDS = re.compile(rf'^(?:(?P<lo>{_NUMBER})\s*(?P<lop><=|<)\s*x\s*(?P<hop><=|<)\s*(?P<hi>{_NUMBER})|(?:x\s*)?(?P<op>>=|>|<=|<)\s*(?P<n>{_NUMBER}))$')
+_OPS = {'<': operator.lt, '<=': operator.le, '>': operator.gt, '>=': operator.ge}
+_SPELLINGS = {'at least': '>=', 'at most': '<=', '≥': '>=', '≤': '<='}
+
+def _bounds(text: str):
+    "The regex match of a numeric bound, written with symbols or words, or None."
+    for word, op in _SPELLINGS.items(): text = text.replace(word, op)
+    return _BOUNDS.match(text.strip())
+
+@dataclasses.dataclass
+class Constraint:
+    "A parameter's allowed values, as written in the brackets that end its help comment."
+    text: str # e.g. 'one of: mlp, cnn', 'dataset', '>= 1' or '0 <= x < 1'
+
+# %% ../nbs/90_reproduce.ipynb #23e8e376
+def constraint_of(help: str | None) -> Constraint | None:
+    "The constraint a help text ends with, or None when it ends with none of the known forms."
+    m = re.search(r'\[([^\[\]]*)\]\s*$', help or '')
+    text = m.group(1).strip() if m else ''
+    return Constraint(text) if text == 'dataset' or text.startswith('one of:') or _bounds(text) else None
+
+# %% ../nbs/90_reproduce.ipynb #6d3a0977
+@patch
+def allows(self: Constraint, value) -> bool:
+    "Whether `value` satisfies the constraint."
+    if self.text == 'dataset':
+        from geonb.data import DATASETS
+        return value in DATASETS
+    if self.text.startswith('one of:'): return str(value) in self.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)): return False
+    m = _bounds(self.text)
+    if m['op']: return _OPS[m['op']](value, float(m['n']))
+    return _OPS[m['lop']](float(m['lo']), value) and _OPS[m['hop']](value, float(m['hi']))
+
+@patch(as_prop=True)
+def choices(self: Constraint) -> list[str]:
+    "The values a `one of:` constraint lists, quotes removed."
+    return [c.strip().strip('\'"') for c in self.text.split(':', 1)[1].split(',') if c.strip()]
+
+# %% ../nbs/90_reproduce.ipynb #55c4f778
+@patch
+def expected(self: Constraint) -> str:
+    "What the constraint asks for, in words."
+    if self.text == 'dataset':
+        from geonb.data import DATASETS
+        return f"a dataset registered in geonb.data.DATASETS ({', '.join(sorted(DATASETS))})"
+    if self.text.startswith('one of:'): return f"one of {self.choices}"
+    return self.text if 'x' in self.text or 'at ' in self.text else f"x {self.text}"
+
+def parameter_constraints(notebook: str | Path) -> dict[str, Constraint]:
+    "{name: Constraint} for each parameter whose help comment ends with one."
+    found = {k: constraint_of(v.get('help')) for k, v in _inspect(notebook).items()}
+    return {k: c for k, c in found.items() if c}
+
+# %% ../nbs/90_reproduce.ipynb #c6c17fb0
+def check_constraints(card: str, run: str, params: dict, constraints: dict[str, Constraint]):
+    "Raise `ReproduceError` for a profile value its notebook's constraint does not allow."
+    for key, value in params.items():
+        c = constraints.get(key)
+        if c and not c.allows(value):
+            raise ReproduceError(f"card {card}, run {run}: parameter {key!r} must be {c.expected()} (the notebook's [{c.text}]), found {value!r}")
 
 # %% ../nbs/90_reproduce.ipynb #dc45523c
 def _check_plan_args(names: list[str], registry: dict, seeds: int | None):
@@ -156,6 +235,7 @@ def _plan_card(card: Card, prof: dict, seeds: int | None, session: Path) -> list
         own = _profile_seeds(f"card {card.name}, run {run}", spec) if 'seeds' in spec else prof['seeds']
         spec.pop('seeds', None)
         check_run_params(card.name, run, spec, notebook_parameters(nb))
+        check_constraints(card.name, run, spec, parameter_constraints(nb))
         for s in (list(range(seeds)) if seeds else own):
             planned.append(PlannedRun(card.name, run, s, nb, dict(spec, seed=s), session/f'{run}-seed{s}'))
     return planned
@@ -196,7 +276,7 @@ def plan(cards: list[str] | None = None, # card names; None means every register
 class Outcome:
     "What became of one planned run."
     run: PlannedRun
-    status: str # complete, failed, or diverged
+    status: str # complete, failed or diverged; interrupted (Ctrl-C) or pending (never started)
     seconds: float
     error: str | None = None
 
@@ -215,19 +295,67 @@ def _failed(run: PlannedRun, params: dict, error: str, t0: float) -> Outcome:
     return Outcome(run, 'failed', round(time.time() - t0, 1), error)
 
 # %% ../nbs/90_reproduce.ipynb #54ca022e
+def _end(group: int):
+    "SIGKILL a kernel's process group (the kernel and anything it started); gone already is fine."
+    try: os.killpg(group, signal.SIGKILL) if hasattr(os, 'killpg') else os.kill(group, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError): pass
+
+class _Stop:
+    "Ends a session's kernels at once when called (the SIGINT handler); kernels register as they start."
+    def __init__(self): self.event, self.lock, self.groups = threading.Event(), threading.RLock(), {}
+    def __call__(self, *_):
+        self.event.set()
+        self.end_all()
+    def end_all(self):
+        with self.lock: groups = list(self.groups.values())
+        for g in groups: _end(g)
+
+# %% ../nbs/90_reproduce.ipynb #981bc636
+@patch
+def started(self: _Stop, pid: int, group: int):
+    "Register a kernel's process; a kernel that starts after the stop is ended at once."
+    with self.lock: self.groups[pid] = group
+    if self.event.is_set(): _end(group)
+
+@patch
+def ended(self: _Stop, pid: int | None):
+    "Forget a kernel that papermill has shut down."
+    with self.lock: self.groups.pop(pid, None)
+
+# %% ../nbs/90_reproduce.ipynb #86c85075
+def _kernel_manager(stop: _Stop, on_start=None): # on_start(pid) is called as each kernel starts
+    "A kernel manager class for papermill that tells `stop` which process each kernel runs in."
+    from jupyter_client.manager import AsyncKernelManager
+    class RunKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kwargs):
+            await super().start_kernel(**kwargs)
+            pid = getattr(self.provisioner, 'pid', None)
+            if pid: stop.started(pid, getattr(self.provisioner, 'pgid', None) or pid)
+            if pid and on_start: on_start(pid)
+        async def cleanup_resources(self, restart: bool = False):
+            pid = getattr(self.provisioner, 'pid', None)
+            try: await super().cleanup_resources(restart)
+            finally: stop.ended(pid)
+    return RunKernelManager
+
+# %% ../nbs/90_reproduce.ipynb #f3c43706
 def execute(run: PlannedRun, timeout: int = 3600, # seconds allowed per cell
             progress: bool | dict = True, # papermill's cell progress bar: on, off, or tqdm options
+            stop: _Stop | None = None, # the session's stop: once set, an ended kernel means 'interrupted'
+            on_start=None, # called with the kernel's pid as it starts
            ) -> Outcome:
     "Execute one planned run in a fresh python3 kernel."
     import papermill
     run.out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
+    t0, stop = time.time(), stop or _Stop()
     params = dict(run.params, out_dir=str(run.out_dir.resolve()))
     # the kernel's own log level is raised so its start-up notice about TCP transport does not drown the progress lines
     try: papermill.execute_notebook(str(run.notebook), str(run.executed), parameters=params, kernel_name='python3',
                                     execution_timeout=timeout, progress_bar=progress, cwd=str(run.notebook.parent),
-                                    extra_arguments=['--IPKernelApp.log_level=ERROR'])
-    except Exception as e: return _failed(run, params, _classify(e), t0)
+                                    extra_arguments=['--IPKernelApp.log_level=ERROR'], kernel_manager_class=_kernel_manager(stop, on_start))
+    except Exception as e:
+        if stop.event.is_set() and not (run.out_dir/'manifest.json').exists(): return Outcome(run, 'interrupted', round(time.time() - t0, 1))
+        return _failed(run, params, _classify(e), t0)
     try: status = json.loads((run.out_dir/'manifest.json').read_text())['status']
     except (OSError, ValueError, KeyError): return _failed(run, params, 'the notebook finished without writing a run bundle manifest', t0)
     return Outcome(run, status, round(time.time() - t0, 1))
@@ -243,12 +371,87 @@ def summary_table(outcomes: list[Outcome]) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/90_reproduce.ipynb #c1ac009e
-def write_session(folder: Path, card: str, profile: str, outcomes: list[Outcome]):
-    "Record which runs a card's session made and how each ended."
-    atomic_write(folder/'session.json', json.dumps(dict(
-        card=card, profile=profile, command=' '.join(['geonb', *sys.argv[1:]]) if sys.argv else '',
-        runs=[dict(run=o.run.run, seed=o.run.seed, folder=o.run.out_dir.name, status=o.status, seconds=o.seconds, error=o.error)
-              for o in outcomes]), indent=2) + '\n')
+RUN_STATUSES = ('pending', 'running', 'complete', 'failed', 'diverged', 'interrupted')
+
+class SessionError(ReproduceError):
+    "A folder is not a session `resume` can continue, or its session.json is corrupt."
+
+class SessionInterrupted(GeonbError, KeyboardInterrupt):
+    "Ctrl-C stopped a session: its finished runs are kept and `resume` continues it (a KeyboardInterrupt, so exit code 130)."
+    def __init__(self, sessions: list[Path], outcomes: list[Outcome]):
+        self.sessions, self.outcomes = sessions, outcomes
+        done = sum(o.status in ('complete', 'failed', 'diverged') for o in outcomes)
+        super().__init__(f"interrupted with {done} of {len(outcomes)} runs finished; resume with: "
+                         + '; '.join(f"geonb reproduce --resume {s}" for s in sessions))
+
+# %% ../nbs/90_reproduce.ipynb #c563a706
+def _now() -> str: return datetime.now(timezone.utc).isoformat(timespec='seconds')
+
+def _command() -> str: return ' '.join(['geonb', *sys.argv[1:]]) if sys.argv else ''
+
+def _portable(notebook: Path) -> str:
+    "A notebook path relative to the checkout when it lies inside it, so a session names no machine path for it."
+    root = project_root()
+    try: return Path(notebook).resolve().relative_to(root.resolve()).as_posix() if root else str(notebook)
+    except ValueError: return str(notebook)
+
+# %% ../nbs/90_reproduce.ipynb #663a0551
+class Session:
+    "A card's session.json, kept current on disk: the whole plan, each run's status and the session's."
+    def __init__(self, folder: Path, info: dict): self.folder, self.info, self.lock = Path(folder), info, threading.Lock()
+    def write(self): atomic_write(self.folder/'session.json', json.dumps(self.info, indent=2) + '\n')
+    def entry(self, run: PlannedRun) -> dict: return next(e for e in self.info['runs'] if e['folder'] == run.out_dir.name)
+    def __repr__(self): return f"Session({str(self.folder)!r}, {self.info['status']!r})"
+
+    @classmethod
+    def new(cls, card: str, profile: str, planned: list[PlannedRun]) -> Session:
+        "Write the plan of one card's session, every run pending."
+        folder = planned[0].out_dir.parent
+        if (folder/'session.json').exists(): raise ReproduceError(f"{folder} already holds a session; start again in a second or choose another --out")
+        runs = [dict(run=r.run, seed=r.seed, folder=r.out_dir.name, notebook=_portable(r.notebook), params=r.params,
+                     status='pending', seconds=None, error=None, attempts=[]) for r in planned]
+        s = cls(folder, dict(card=card, profile=profile, command=_command(), status='running', created=_now(), runs=runs,
+                             history=[dict(action='reproduce', command=_command(), started=_now(), ended=None, status='running')]))
+        s.write()
+        return s
+
+# %% ../nbs/90_reproduce.ipynb #0efe7e2b
+@patch
+def update(self: Session, run: PlannedRun, **fields):
+    "Set fields of one run's entry and write the record."
+    with self.lock:
+        self.entry(run).update(fields)
+        self.write()
+
+@patch
+def begin(self: Session, action: str):
+    "Mark the session running again (a resume) and note it in its history."
+    with self.lock:
+        self.info['status'] = 'running'
+        self.info.setdefault('history', []).append(dict(action=action, command=_command(), started=_now(), ended=None, status='running'))
+        self.write()
+
+@patch
+def finish(self: Session, status: str): # 'complete' or 'interrupted'
+    "Close the session's record; when interrupted, runs still running become interrupted."
+    with self.lock:
+        for e in self.info['runs']:
+            if status == 'interrupted' and e['status'] == 'running': e.update(status='interrupted', ended=_now())
+        self.info['status'] = status
+        if self.info.get('history'): self.info['history'][-1].update(ended=_now(), status=status)
+        self.write()
+
+# %% ../nbs/90_reproduce.ipynb #1deaaf7c
+@contextlib.contextmanager
+def _locked(folder: Path):
+    "Hold the session folder's lock for the block; refused while another process holds it."
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    try: import fcntl
+    except ImportError: yield; return  # no flock (Windows): unguarded
+    with open(Path(folder)/'.session.lock', 'a') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError: raise SessionError(f"session {folder} is in use by another geonb process; wait for it to end or stop it first") from None
+        yield
 
 # %% ../nbs/90_reproduce.ipynb #8a46d88d
 def _print_plan(planned: list[PlannedRun]):
@@ -270,50 +473,90 @@ def _say(line: str, bars: bool):
     from tqdm.auto import tqdm
     tqdm.write(line)
 
-def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool | dict) -> Outcome:
-    "Execute `planned[i]`, printing a line as it starts and as it ends."
-    r, tag = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
+def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool | dict,
+                 sessions: dict | None = None, stop: _Stop | None = None) -> Outcome:
+    "Execute `planned[i]`, recording it in its session and printing a line as it starts and as it ends."
+    r, tag, stop = planned[i], f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}", stop or _Stop()
+    if stop.event.is_set(): return Outcome(r, 'pending', 0.0)
+    session = (sessions or {}).get(r.out_dir.parent)
+    record = session.update if session else lambda run, **fields: None
     bars = isinstance(progress, dict) # a bar at a fixed terminal line: print through tqdm
+    record(r, status='running', started=_now(), ended=None, kernel=None)
     _say(f"{tag}: {r.notebook.name} -> {r.out_dir}", bars)
-    o = execute(r, timeout, progress)
-    _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), bars)
+    o = execute(r, timeout, progress, stop, on_start=lambda pid: record(r, kernel=pid))
+    record(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now())
+    if o.status != 'interrupted': _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), bars)
     return o
 
 # %% ../nbs/90_reproduce.ipynb #45904dc8
-def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: int = 1) -> list[Outcome]:
+def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: int = 1,
+                 sessions: dict | None = None, # {session folder: Session} to keep current
+                 stop: _Stop | None = None) -> list[Outcome]:
     "Execute the planned runs, `jobs` at a time; the outcomes come back in plan order."
-    threads = threads_per_job(jobs)
-    if jobs == 1: return [_execute_one(i, planned, timeout, progress) for i in range(len(planned))]
+    threads, stop = threads_per_job(jobs), stop or _Stop()
+    if jobs == 1: return [_execute_one(i, planned, timeout, progress, sessions, stop) for i in range(len(planned))]
     from concurrent.futures import ThreadPoolExecutor
     slots, bars = queue.SimpleQueue(), progress and sys.stderr.isatty()
     for k in range(jobs): slots.put(k)
     def one(i):
         k = slots.get() # the terminal line this run's bar is drawn on
         bar = dict(desc=f'[{i + 1}/{len(planned)}] {planned[i].run} seed={planned[i].seed}', position=k, leave=False)
-        try: return _execute_one(i, planned, timeout, bar if bars else False)
+        try: return _execute_one(i, planned, timeout, bar if bars else False, sessions, stop)
         finally: slots.put(k)
     saved = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')}
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     try:
-        with ThreadPoolExecutor(jobs) as pool: return list(pool.map(one, range(len(planned))))
+        with ThreadPoolExecutor(jobs) as pool:
+            try: return list(pool.map(one, range(len(planned))))
+            except BaseException: stop(); raise  # the pool waits for its threads: end their kernels first
     finally:
         for k, v in saved.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
+# %% ../nbs/90_reproduce.ipynb #6d5423ae
+@contextlib.contextmanager
+def _stop_on_ctrl_c(stop: _Stop):
+    "Within the block, SIGINT ends the session's kernels instead of raising; afterwards no kernel is left."
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, stop) if main else None
+    try: yield
+    finally:
+        if main and previous is not None: signal.signal(signal.SIGINT, previous)
+        stop.end_all()
+
+def _outcomes_of(planned: list[PlannedRun], sessions: dict) -> list[Outcome]:
+    "Each run's outcome as its session records it."
+    entries = [sessions[r.out_dir.parent].entry(r) for r in planned]
+    return [Outcome(r, e['status'], e.get('seconds') or 0.0, e.get('error')) for r, e in zip(planned, entries)]
+
+# %% ../nbs/90_reproduce.ipynb #20c16193
+def _run(planned: list[PlannedRun], sessions: dict, timeout: int, progress: bool, jobs: int) -> list[Outcome]:
+    "Execute runs of open sessions; if Ctrl-C stopped them, close the sessions as interrupted and raise `SessionInterrupted`."
+    stop = _Stop()
+    try:
+        with _stop_on_ctrl_c(stop): outcomes = _execute_all(planned, timeout, progress, jobs, sessions, stop)
+    except KeyboardInterrupt: stop()
+    if not stop.event.is_set(): return outcomes
+    for s in sessions.values(): s.finish('interrupted')
+    raise SessionInterrupted(list(sessions), _outcomes_of(planned, sessions)) from None
+
 # %% ../nbs/90_reproduce.ipynb #bc4e4b1b
-def _close_session(name: str, mine: list[Outcome], profile: str, render: bool, registry: dict):
-    "Write one card's session.json and, if any run completed, render its card."
-    session = mine[0].run.out_dir.parent
-    write_session(session, name, profile, mine)
+def _close_session(session: Session, mine: list[Outcome], render: bool, registry: dict):
+    "Mark one card's session complete and, if any run completed, render its card."
+    session.finish('complete')
+    name, profile = session.info['card'], session.info['profile']
     if not (render and any(o.status == 'complete' for o in mine)): return
     from geonb.cards import render_card
-    try: print(f"card {name}: {render_card(registry[name], profile, root=session.parent.parent)}")
+    try: print(f"card {name}: {render_card(registry[name], profile, root=session.folder.parent.parent)}")
     except GeonbError as e:
         print(f"card {name}: not rendered: {e}")
         mine[0].error = mine[0].error or f'card not rendered: {e}'
 
 # %% ../nbs/90_reproduce.ipynb #91797b34
+def _check_timeout(timeout):
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1: raise ReproduceError(f"timeout must be a whole number of seconds >= 1, found {timeout!r}")
+
 def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int | None = None,
               out: str | Path | None = None, dry_run: bool = False, timeout: int = 3600, render: bool = True,
               cards_folder: str | Path | None = None, progress: bool = True,
@@ -321,16 +564,145 @@ def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int
               runs: list[str] | None = None, # only these runs of each profile
              ) -> list[Outcome]:
     "Run every planned run, record sessions, render each card from its complete bundles; returns the outcomes."
-    threads_per_job(jobs)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1: raise ReproduceError(f"timeout must be a whole number of seconds >= 1, found {timeout!r}")
+    threads_per_job(jobs); _check_timeout(timeout)
     if out is not None and Path(out).exists() and not Path(out).is_dir(): raise ReproduceError(f"--out {out} is a file; it must be a folder (created if missing)")
     planned = plan(cards, profile, seeds, out, cards_folder, runs)
     if dry_run:
         _print_plan(planned)
         return []
-    outcomes = _execute_all(planned, timeout, progress, jobs)
-    registry = registered_cards(cards_folder)
-    for card in dict.fromkeys(o.run.card for o in outcomes):
-        _close_session(card, [o for o in outcomes if o.run.card == card], profile, render, registry)
+    registry, groups = registered_cards(cards_folder), {}
+    for r in planned: groups.setdefault(r.out_dir.parent, []).append(r)
+    with contextlib.ExitStack() as held:
+        for folder in groups: held.enter_context(_locked(folder))
+        sessions = {folder: Session.new(mine[0].card, profile, mine) for folder, mine in groups.items()}
+        outcomes = _run(planned, sessions, timeout, progress, jobs)
+        for folder, s in sessions.items(): _close_session(s, [o for o in outcomes if o.run.out_dir.parent == folder], render, registry)
+    print(summary_table(outcomes))
+    return outcomes
+
+# %% ../nbs/90_reproduce.ipynb #bc123345
+def _session_problem(info) -> str | None:
+    "What is wrong with a session.json's content, or None."
+    if not isinstance(info, dict): return f"expected a mapping, found {type(info).__name__}"
+    if not isinstance(info.get('card'), str) or info.get('profile') not in PROFILES:
+        return f"expected a card name and a profile in {list(PROFILES)}, found card={info.get('card')!r}, profile={info.get('profile')!r}"
+    runs = info.get('runs')
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs): return "expected a non-empty list of runs, each a mapping"
+    for r in runs:
+        if not {'notebook', 'params'} <= set(r): return f"run {r.get('run')!r} has no recorded plan (notebook, params): a session written before resume existed cannot be resumed; run its card again"
+        seed, folder = r.get('seed'), r.get('folder')
+        if not (isinstance(r.get('run'), str) and isinstance(seed, int) and not isinstance(seed, bool) and isinstance(r['params'], dict)
+                and r['params'].get('seed') == seed and isinstance(r['notebook'], str) and r.get('status') in RUN_STATUSES
+                and isinstance(folder, str) and folder not in ('', '.', '..') and '/' not in folder and '\\' not in folder):
+            return f"run entry {json.dumps(r, default=str)[:160]} is malformed: expected run, seed (int, equal to params['seed']), a folder name inside the session, notebook, params and a status in {list(RUN_STATUSES)}"
+    folders = [r['folder'] for r in runs]
+    if len(set(folders)) < len(folders): return f"two runs share a folder: {sorted(f for f in set(folders) if folders.count(f) > 1)}"
+
+# %% ../nbs/90_reproduce.ipynb #2d2e8118
+def read_session(folder: str | Path) -> dict:
+    "Read and check a session folder's session.json, refusing anything `resume` cannot continue."
+    folder = Path(folder)
+    if not folder.is_dir(): raise SessionError(f"{folder} is not a folder; resume takes a session folder made by `geonb reproduce` (reports/runs/<card>/<profile>-<time>)")
+    path = folder/'session.json'
+    if not path.is_file(): raise SessionError(f"{folder} is not a session folder: it has no session.json")
+    try: info = json.loads(path.read_text())
+    except (OSError, ValueError) as e: raise SessionError(f"{path} is corrupt: not valid JSON ({e})") from e
+    problem = _session_problem(info)
+    if problem: raise SessionError(f"{path} is corrupt: {problem}")
+    return info
+
+# %% ../nbs/90_reproduce.ipynb #d6521a47
+_RETRIED = ('the kernel died',) # failures that say nothing about the run itself
+
+def _run_state(folder: Path, retry_failed: bool = False) -> tuple[str, dict | None]:
+    "('keep', manifest) for a finished run, ('retry', manifest) for a failed one to execute again, ('run', None) for an unfinished one."
+    if not (folder/'manifest.json').exists(): return 'run', None
+    try: m = read_bundle(folder, require_complete=False)
+    except BundleError as e: raise SessionError(f"{e}; resume keeps only bundles that verify: move {folder} aside to run it again") from e
+    if m['status'] == 'failed' and (retry_failed or str(m.get('error') or '').startswith(_RETRIED)): return 'retry', m
+    return 'keep', m
+
+# %% ../nbs/90_reproduce.ipynb #658498e9
+def _reopen(session: Session, entry: dict, manifest: dict | None):
+    "Record the run's last attempt in session.json, then remove a failed manifest so the run can execute again."
+    last = dict(status='failed', error=manifest.get('error'), ended=manifest.get('created'), git=manifest.get('git')) if manifest else \
+           dict(status=entry['status'], started=entry.get('started'), ended=entry.get('ended'))
+    if manifest or entry['status'] in ('running', 'interrupted'): entry.setdefault('attempts', []).append(last)
+    entry.update(status='pending', error=None, kernel=None)
+    session.write()
+    if not manifest: return
+    run_dir = session.folder/entry['folder']
+    (run_dir/'manifest.json').unlink()
+    if not [p for p in run_dir.iterdir() if p.name != 'config.json' and not (p.suffix == '.ipynb' and p.is_file())]: (run_dir/'config.json').unlink(missing_ok=True)
+
+# %% ../nbs/90_reproduce.ipynb #f016416a
+def _kernel_alive(pid) -> bool:
+    "Whether `pid` is a live Jupyter kernel (one left behind by a runner that was killed)."
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0: return False
+    try: import psutil
+    except ImportError: psutil = None
+    if psutil is None:
+        try: return b'ipykernel' in Path(f'/proc/{pid}/cmdline').read_bytes()
+        except OSError: return False
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE and any('ipykernel' in a for a in p.cmdline())
+    except psutil.Error: return False
+
+def _wait_for_kernels(entries: list[dict], seconds: float = 15):
+    "Wait for kernels a killed runner left behind (they exit on their own within about a second); refuse if they stay."
+    deadline = time.time() + seconds
+    while any(_kernel_alive(e.get('kernel')) for e in entries) and time.time() < deadline: time.sleep(0.2)
+    left = [e for e in entries if _kernel_alive(e.get('kernel'))]
+    if left: raise SessionError(f"run {left[0]['folder']}: its kernel from the earlier attempt (pid {left[0]['kernel']}) is still running; end it first")
+
+# %% ../nbs/90_reproduce.ipynb #fd1df829
+def _session_runs(folder: Path, info: dict) -> list[PlannedRun]:
+    "The session's recorded plan as PlannedRuns."
+    root = project_root() or Path.cwd()
+    nb = lambda e: Path(e['notebook']) if Path(e['notebook']).is_absolute() else root/e['notebook']
+    return [PlannedRun(info['card'], e['run'], e['seed'], nb(e), e['params'], folder/e['folder']) for e in info['runs']]
+
+def _check_resumable(run: PlannedRun):
+    "Check a run that will execute again: its parameters against the notebook as it is now, and that it stays in the folder it ran in."
+    spec = {k: v for k, v in run.params.items() if k != 'seed'}
+    check_run_params(run.card, run.run, spec, notebook_parameters(run.notebook))
+    check_constraints(run.card, run.run, spec, parameter_constraints(run.notebook))
+    try: made = json.loads((run.out_dir/'config.json').read_text()).get('out_dir')
+    except (OSError, ValueError, AttributeError): made = None
+    if isinstance(made, str) and made and Path(made).resolve() != run.out_dir.resolve():
+        raise SessionError(f"{run.out_dir} ran as {made}; a run resumes only in the folder it ran in (its config.json records it)")
+
+# %% ../nbs/90_reproduce.ipynb #8251b3bb
+def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile>-<time>
+           timeout: int = 3600, # seconds allowed per cell
+           jobs: int = 1, # runs executed side by side
+           render: bool = True, # render the card when done
+           progress: bool = True, # papermill's progress bars
+           retry_failed: bool = False, # also execute again runs that failed for reasons other than a dead kernel
+           cards_folder: str | Path | None = None, # where cards are registered (default reports/cards)
+          ) -> list[Outcome]:
+    "Continue an interrupted or killed session: keep the runs whose bundles verify, execute the rest, render the card."
+    threads_per_job(jobs); _check_timeout(timeout)
+    folder = Path(session)
+    read_session(folder)
+    with _locked(folder):
+        s = Session(folder, read_session(folder))
+        registry = registered_cards(cards_folder) if render else {}
+        if render and s.info['card'] not in registry: raise SessionError(f"card {s.info['card']} of session {folder} is not registered in {cards_folder or cards_dir()}")
+        planned = _session_runs(folder, s.info)
+        states = {r.out_dir: _run_state(r.out_dir, retry_failed) for r in planned}
+        todo = [r for r in planned if states[r.out_dir][0] != 'keep']
+        for r in todo: _check_resumable(r)
+        _wait_for_kernels([s.entry(r) for r in todo])
+        for r in planned:  # every check passed: now the record and the folders change
+            state, m = states[r.out_dir]
+            if state == 'keep': s.entry(r).update(status=m['status'], error=m.get('error'))
+            else: _reopen(s, s.entry(r), m if state == 'retry' else None)
+        s.begin('resume')
+        print(f"session {folder}: {len(planned) - len(todo)} of {len(planned)} runs kept, {len(todo)} to run")
+        ran = {o.run.out_dir: o for o in (_run(todo, {folder: s}, timeout, progress, jobs) if todo else [])}
+        outcomes = [ran.get(o.run.out_dir, o) for o in _outcomes_of(planned, {folder: s})]
+        _close_session(s, outcomes, render, registry)
     print(summary_table(outcomes))
     return outcomes
