@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_reproduce.ipynb #6d52fb36
 from __future__ import annotations
-import contextlib, dataclasses, json, operator, os, queue, re, signal, sys, threading, time, traceback
+import contextlib, dataclasses, json, logging, operator, os, queue, re, signal, sys, threading, time, traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -518,11 +518,14 @@ def _execute_all(planned: list[PlannedRun], timeout: int, progress: bool, jobs: 
 @contextlib.contextmanager
 def _stop_on_ctrl_c(stop: _Stop):
     "Within the block, SIGINT ends the session's kernels instead of raising; afterwards no kernel is left."
-    main = threading.current_thread() is threading.main_thread()
+    main, log = threading.current_thread() is threading.main_thread(), logging.getLogger('papermill')
     previous = signal.signal(signal.SIGINT, stop) if main else None
+    quiet = lambda record: not stop.event.is_set() # once stopped, the kernels' deaths are expected: papermill need not report them
+    log.addFilter(quiet)
     try: yield
     finally:
         if main and previous is not None: signal.signal(signal.SIGINT, previous)
+        log.removeFilter(quiet)
         stop.end_all()
 
 def _outcomes_of(planned: list[PlannedRun], sessions: dict) -> list[Outcome]:
