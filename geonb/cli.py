@@ -24,10 +24,15 @@ def _data_info(args) -> int:
 
 # %% ../nbs/99_cli.ipynb #0a5ccb13
 def _reproduce(args) -> int:
-    from geonb.reproduce import reproduce
+    from geonb.reproduce import ReproduceError, reproduce, resume
     from geonb.cards import render_index
-    outcomes = reproduce(args.cards or None, args.profile, args.seeds, args.out, args.dry_run, args.timeout, render=not args.no_render, jobs=args.jobs,
-                         runs=args.runs.split(',') if args.runs else None)
+    if args.resume:
+        clash = [f for f, on in (('CARD', args.cards), ('--runs', args.runs), ('--seeds', args.seeds), ('--dry-run', args.dry_run), ('--out', args.out)) if on]
+        if clash: raise ReproduceError(f"--resume continues a recorded session as planned; it cannot be combined with {', '.join(clash)}")
+        outcomes = resume(args.resume, timeout=args.timeout, jobs=args.jobs, render=not args.no_render)
+    else:
+        outcomes = reproduce(args.cards or None, args.profile, args.seeds, args.out, args.dry_run, args.timeout, render=not args.no_render, jobs=args.jobs,
+                             runs=args.runs.split(',') if args.runs else None)
     if outcomes and not args.no_render: print(f"index: {render_index()}")
     return 1 if any(o.status != 'complete' or o.error for o in outcomes) else 0
 
@@ -51,6 +56,8 @@ def _add_reproduce(sub):
     r.add_argument('--runs', default=None, help='comma-separated run names: only these runs of the profile')
     r.add_argument('--jobs', type=int, default=1, help='runs executed side by side, each with cpu_count // N torch threads (default 1)')
     r.add_argument('--no-render', action='store_true', help='do not render cards and the index')
+    r.add_argument('--resume', default=None, metavar='SESSION',
+                   help='continue an interrupted session folder (reports/runs/<card>/<profile>-<time>): keep its verified runs, run the rest')
     r.set_defaults(func=_reproduce)
     c = sub.add_parser('card', help='render model cards').add_subparsers(dest='card_command', required=True, metavar='ACTION')
     cr = c.add_parser('render', help='render a card from a reproduction session folder')
@@ -121,8 +128,8 @@ def _exit_code(command: str, # the subcommand, for messages
         return code
     except BrokenPipeError:
         _quiet_stdout(); return 141
-    except KeyboardInterrupt:
-        print(f"geonb {command}: interrupted", file=sys.stderr); return 130
+    except KeyboardInterrupt as e:  # geonb.reproduce.SessionInterrupted says how to resume
+        print(f"geonb {command}: {e}" if str(e) else f"geonb {command}: interrupted", file=sys.stderr); return 130
     except Exception as e:
         from geonb.core import GeonbError  # imported only here, so --help and usage errors answer without loading torch
         if isinstance(e, GeonbError): return _error(command, str(e))
