@@ -164,7 +164,8 @@ def _reported(claim: Claim, unit: str) -> str:
 def protocol_text(r: Record) -> str:
     "dataset, split sizes used, epochs and selection of one record."
     order = {'train': 0, 'valid': 1, 'val': 1, 'test': 2}
-    sizes = '/'.join(f"{k} {v:,}" for k, v in sorted(r.data.items(), key=lambda kv: order.get(kv[0], 3)))
+    items = sorted(r.data.items(), key=lambda kv: order.get(kv[0], 3))
+    sizes = '/'.join(f"{k} {v:,}" for k, v in items[:4]) + (f"/… {len(items) - 4} more splits, {sum(v for _, v in items[4:]):,} samples" if len(items) > 4 else '')
     return f"{r.dataset} ({sizes}){f', {r.epochs} epochs' if r.epochs is not None else ''}; {r.selection}"
 
 # %% ../nbs/91_cards.ipynb #385a69b7

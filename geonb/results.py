@@ -148,7 +148,7 @@ def fmt_value(value: float, unit: str) -> str:
 def fmt_summary(s: Summary | None) -> str:
     "mean ± std (n seeds or replicates), or 'not measured'."
     if s is None: return 'not measured'
-    spread = '' if s.n == 1 else f" ± {fmt_value(s.std, s.unit).rstrip('%').lstrip('+') if s.unit != 'count' else f'{s.std:.2g}'}"
+    spread = '' if s.n == 1 else f" ± {fmt_value(s.std, s.unit).rstrip('%').lstrip('+') if s.unit not in ('count', 'scalar') else f'{s.std:.2g}'}"
     return f"{fmt_value(s.mean, s.unit)}{spread} (n={s.n}{' ' + s.counts if s.n > 1 else ''})"
 
 # %% ../nbs/08_results.ipynb #c9c94b72
