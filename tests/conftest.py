@@ -17,6 +17,18 @@ def run(*args, timeout=600, **kw):
     return subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, **kw)
 
 
+def write_notebook(path: Path, parameters: str, body: str) -> Path:
+    "A two-cell notebook: a cell tagged `parameters` with `parameters`, then `body`, on the python3 kernel."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata['tags'] = ['parameters']
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, path)
+    return path
+
+
 def _images(rng, n, *shape):
     return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
 

@@ -2,11 +2,10 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, write_notebook
 from geonb.runs import read_bundle
 
 psutil = pytest.importorskip('psutil')  # ipykernel depends on it, so it is there wherever kernels run
@@ -45,14 +44,9 @@ sys.exit(0 if all(o.status == 'complete' for o in outcomes) else 1)'''
 
 def train_card(root: Path, seeds=(0, 1), **params) -> Path:
     "A card whose notebook trains a small MLP on digits through Learner for 2 epochs, one run per seed."
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell('epochs: int = 2  # passes over the training split\nhidden: int = 32  # hidden units\n'
-                                     'pause: float = 0.0  # seconds slept after each step\ndie_at: int = 0  # step at which the kernel kills itself once\n'
-                                     'die_marker: str = ""  # file that says the kernel has died once\nseed: int = 0  # seed\nout_dir: str = ""  # run folder')
-    cell.metadata['tags'] = ['parameters']
-    nb.cells = [cell, nbformat.v4.new_code_cell(TRAIN)]
-    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    nbformat.write(nb, root/'train.ipynb')
+    write_notebook(root/'train.ipynb', 'epochs: int = 2  # passes over the training split\nhidden: int = 32  # hidden units\n'
+                   'pause: float = 0.0  # seconds slept after each step\ndie_at: int = 0  # step at which the kernel kills itself once\n'
+                   'die_marker: str = ""  # file that says the kernel has died once\nseed: int = 0  # seed\nout_dir: str = ""  # run folder', TRAIN)
     card = root/'cards'/'tiny'; card.mkdir(parents=True)
     (card/'card.yaml').write_text(yaml.safe_dump(dict(
         title='Tiny training card', notebook=str(root/'train.ipynb'), summary='A test card.',

@@ -2,11 +2,10 @@
 import json, os, re
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, ROOT, run, write_notebook
 
 TINY = '''import os, signal
 from geonb.runs import RunBundle
@@ -19,13 +18,8 @@ bundle.finish([Record("accuracy", value + seed / 100, "fraction", "digits", "tes
 
 def tiny_card(tmp_path, runs, claims=()):
     "A card whose notebook writes a bundle with one score, raises, or kills its own kernel."
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('mode: str = "ok"  # ok, raise or die\nvalue: float = 0.5  # the score to report\n'
-                                       'seed: int = 0  # seed\nout_dir: str = ""  # run folder')
-    params.metadata['tags'] = ['parameters']
-    nb.cells = [params, nbformat.v4.new_code_cell(TINY)]
-    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    nbformat.write(nb, tmp_path/'tiny.ipynb')
+    write_notebook(tmp_path/'tiny.ipynb', 'mode: str = "ok"  # ok, raise or die\nvalue: float = 0.5  # the score to report\n'
+                   'seed: int = 0  # seed\nout_dir: str = ""  # run folder', TINY)
     card = tmp_path/'cards'/'tiny'; card.mkdir(parents=True)
     (card/'card.yaml').write_text(yaml.safe_dump(dict(
         title='Tiny card', notebook=str(tmp_path/'tiny.ipynb'), summary='A test card.', baseline_run='base',
