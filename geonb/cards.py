@@ -383,8 +383,12 @@ def _index_rows(name: str, card: Card) -> tuple[list[str], dict]:
     rows = []
     for p in found:
         ledger = json.loads(p.read_text())
-        col = _ledger_collection(card, ledger)
         link = (card_folder(Path('cards')/name, ledger['profile'])/'README.md').as_posix()
+        if 'records' not in ledger:  # a card rendered before records existed: its numbers cannot be judged here
+            rows.append(table_row(f"[{name}]({link})", f"rendered by an earlier geonb without typed records; rerun `geonb reproduce {name} --profile {ledger['profile']}`",
+                                  '', '', '', 'not judged', ledger['profile']))
+            continue
+        col = _ledger_collection(card, ledger)
         for c in check_claims(card):
             j = judge(c, col, _planned_runs(card, ledger['profile'])); counts[j['verdict']] += 1
             rows.append(table_row(f"[{name}]({link})", c.text, _reported(c, j['summary'].first.unit if j['summary'] and c.criterion.kind != 'exceeds' else 'fraction' if c.key[0] == 'accuracy' else 'scalar'),
