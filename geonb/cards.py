@@ -148,7 +148,11 @@ def judge(claim: Claim, col: Collection, planned: set | None = None) -> dict:
     "A claim's verdict row: measured summary, verdict, and why when not measured."
     s = measurement(claim, col)
     unit = s.unit if s else 'fraction' if claim.key[0] == 'accuracy' else 'scalar'
-    return dict(claim=claim.text, verdict=verdict(claim.criterion, s), summary=s, measured=fmt_summary(s) if s else 'not measured',
+    measured = fmt_summary(s) if s else 'not measured'
+    ours = col.records(claim.run, claim.key)
+    if s and claim.criterion.kind == 'exceeds' and ours[0].unit == 'fraction':  # a difference of accuracies, in percentage points
+        measured = f"{100 * s.mean:+.2f} pts" + (f" ± {100 * s.std:.2f} (n={s.n} {s.counts})" if s.n > 1 else ' (n=1)')
+    return dict(claim=claim.text, verdict=verdict(claim.criterion, s), summary=s, measured=measured,
                 criterion=describe(claim.criterion, unit), why='' if s else why_not_measured(claim, col, planned))
 
 # %% ../nbs/91_cards.ipynb #e3664e64
