@@ -206,7 +206,7 @@ def _dataset_tables(card: Card, col: Collection) -> list[str]:
             cells = [col.records(run, (m, ds, 'test')) for m in metrics]
             if not any(cells): continue
             first = next(c[0] for c in cells if c)
-            out.append(table_row(f"{run}{' (baseline)' if run == base else ''}", *(fmt_summary(summarise(c)) if c else '' for c in cells), protocol_text(first)))
+            out.append(table_row(f"{run}{' (baseline)' if run == base and run != 'baseline' else ''}", *(fmt_summary(summarise(c)) if c else '' for c in cells), protocol_text(first)))
         out.append('')
     return out
 
