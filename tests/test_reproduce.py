@@ -136,3 +136,20 @@ def test_bad_jobs_is_refused_before_any_kernel(tmp_path):
     r = reproduce(tmp_path, 'tiny', '--jobs', '0')
     assert r.returncode == 2 and 'jobs must be an int from 1 to' in r.stderr, r.stderr
     assert not (tmp_path/'runs').exists()
+
+
+@pytest.mark.parametrize('spec, message', [
+    ({'dataset': 'nosuchdata'}, "parameter 'dataset' must be a dataset registered in geonb.data.DATASETS"),
+    ({'model': 'resnet'}, "parameter 'model' must be one of ['mlp', 'cnn'] (the notebook's [one of: mlp, cnn]), found 'resnet'"),
+    ({'epochs': 0}, "parameter 'epochs' must be at least 1 (the notebook's [at least 1]), found 0"),
+    ({'lr': 0.0}, "parameter 'lr' must be x > 0"),
+    ({'valid_fraction': 1.0}, "parameter 'valid_fraction' must be 0 ≤ x < 1"),
+])
+def test_out_of_range_values_of_a_real_notebook_are_refused_in_the_plan(tmp_path, spec, message):
+    "The baseline notebook's own constraints refuse a value before any kernel starts (a dry run plans and checks everything)."
+    card = tmp_path/'cards'/'real'; card.mkdir(parents=True)
+    (card/'card.yaml').write_text(yaml.safe_dump(dict(title='Real notebook', notebook='nbs/experiments/baseline.ipynb', claims=[])))
+    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0], runs={'mlp': dict(model='mlp', **spec) if 'model' not in spec else spec})))
+    r = reproduce(tmp_path, 'real', '--dry-run')
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path/'runs').exists()
