@@ -11,12 +11,12 @@ from .core import GeonbError, atomic_path, atomic_write, sha256_file
 from .results import (Record, RecordError, Summary, criterion_from_spec, describe, difference, fmt_summary, fmt_value,
                            summarise, verdict, VERDICTS)
 from .runs import BundleError, read_records, runs_dir
-from .reproduce import Card, cards_dir, load_card, registered_cards
+from .reproduce import Card, _yaml, cards_dir, load_card, registered_cards
 
 # %% auto #0
 __all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'PUBLISHED_PROFILE', 'CardError', 'Claim', 'check_claims', 'profile_sessions',
            'Collection', 'collect', 'measurement', 'why_not_measured', 'judge', 'table_row', 'protocol_text',
-           'card_data', 'check_rendered', 'card_folder', 'yaml_load', 'render_card', 'render_index']
+           'card_data', 'check_rendered', 'card_folder', 'render_card', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #86da2740
 class CardError(GeonbError, ValueError):
@@ -147,12 +147,13 @@ def why_not_measured(claim: Claim, col: Collection, planned: set | None = None) 
 def judge(claim: Claim, col: Collection, planned: set | None = None) -> dict:
     "A claim's verdict row: measured summary, verdict, and why when not measured."
     s = measurement(claim, col)
-    unit = s.unit if s else 'fraction' if claim.key[0] == 'accuracy' else 'scalar'
-    measured = fmt_summary(s) if s else 'not measured'
     ours = col.records(claim.run, claim.key)
+    record_unit = ours[0].unit if ours else 'fraction' if claim.key[0] == 'accuracy' else 'scalar'  # the unit the source's number is in
+    unit = s.unit if s else record_unit
+    measured = fmt_summary(s) if s else 'not measured'
     if s and claim.criterion.kind == 'exceeds' and ours[0].unit == 'fraction':  # a difference of accuracies, in percentage points
         measured = f"{100 * s.mean:+.2f} pts" + (f" ± {100 * s.std:.2f} (n={s.n} {s.counts})" if s.n > 1 else ' (n=1)')
-    return dict(claim=claim.text, verdict=verdict(claim.criterion, s), summary=s, measured=measured,
+    return dict(claim=claim.text, verdict=verdict(claim.criterion, s), summary=s, measured=measured, record_unit=record_unit,
                 criterion=describe(claim.criterion, unit), why='' if s else why_not_measured(claim, col, planned))
 
 # %% ../nbs/91_cards.ipynb #e3664e64
@@ -190,8 +191,7 @@ def _claims_table(card: Card, col: Collection, planned: set | None) -> tuple[lis
         recs = col.records(c.run, c.key)
         note = c.spec.get('note', '')
         proto = (protocol_text(recs[0]) if recs else j['why']) + (f" ({note})" if note and note not in (recs[0].selection if recs else '') else '')
-        unit = j['summary'].first.unit if j['summary'] and c.criterion.kind != 'exceeds' else ('fraction' if c.key[0] == 'accuracy' else 'scalar')
-        rows.append(table_row(c.text, _reported(c, unit), j['criterion'], j['measured'], f"**{j['verdict']}**", _baseline_of(c, card, col), proto, c.spec.get('source', '')))
+        rows.append(table_row(c.text, _reported(c, j['record_unit']), j['criterion'], j['measured'], f"**{j['verdict']}**", _baseline_of(c, card, col), proto, c.spec.get('source', '')))
     return rows, judged
 
 # %% ../nbs/91_cards.ipynb #181b318d
@@ -310,13 +310,8 @@ def _planned_runs(card: Card, profile: str) -> set | None:
     "The runs of the card's profile file, or None if it has none."
     path = card.folder/f'{profile}.yaml'
     if not path.exists(): return None
-    try: return set((yaml_load(path).get('runs') or {}))
+    try: return set(_yaml(path).get('runs') or {})
     except GeonbError: return None
-
-def yaml_load(path: Path) -> dict:
-    import yaml
-    data = yaml.safe_load(path.read_text())
-    return data if isinstance(data, dict) else {}
 
 # %% ../nbs/91_cards.ipynb #469e0c60
 def _card_body(card: Card, col: Collection, folder: Path) -> tuple[list[str], list[dict]]:
@@ -395,7 +390,7 @@ def _index_rows(name: str, card: Card) -> tuple[list[str], dict]:
         col = _ledger_collection(card, ledger)
         for c in check_claims(card):
             j = judge(c, col, _planned_runs(card, ledger['profile'])); counts[j['verdict']] += 1
-            rows.append(table_row(f"[{name}]({link})", c.text, _reported(c, j['summary'].first.unit if j['summary'] and c.criterion.kind != 'exceeds' else 'fraction' if c.key[0] == 'accuracy' else 'scalar'),
+            rows.append(table_row(f"[{name}]({link})", c.text, _reported(c, j['record_unit']),
                                   j['criterion'], j['measured'] if j['summary'] else f"not measured: {j['why']}", f"**{j['verdict']}**", ledger['profile']))
     return rows, counts
 
