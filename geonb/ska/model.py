@@ -15,6 +15,7 @@ from fastcore.basics import patch
 from ..core import Config, ConfigError, GeonbError, check_type, get_device
 from ..data import Dataset, InputError, Split
 from ..train import Learner, TrainConfig
+from ..baselines import logistic_probe
 
 # %% auto #0
 __all__ = ['LN2', 'SKAConfig', 'SKANetwork', 'init_network', 'check_inputs', 'forward', 'layer_entropy', 'alignment',
@@ -313,16 +314,8 @@ def linear_probe(train_features: np.ndarray, # (N, d)
                  C: float = 1.0, # inverse L2 strength of the logistic regression
                  max_iter: int = 2000, # L-BFGS iterations
                 ) -> float: # accuracy on the test set
-    "Test accuracy of a standardised multinomial logistic regression fitted on the training features."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    import warnings
-    from sklearn.exceptions import ConvergenceWarning
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', ConvergenceWarning)
-        probe.fit(np.asarray(train_features), np.asarray(train_labels))
+    "Test accuracy of `geonb.baselines.logistic_probe` (standardised multinomial logistic regression) fitted on the training features."
+    probe = logistic_probe(train_features, train_labels, C=C, max_iter=max_iter)
     return float((probe.predict(np.asarray(test_features)) == np.asarray(test_labels)).mean())
 
 # %% ../../nbs/30_ska.model.ipynb #c5054dda
