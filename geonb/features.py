@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_features.ipynb #7c5019b6
 from __future__ import annotations
-import hashlib, importlib.util, json, re, warnings
+import dataclasses, fcntl, hashlib, importlib.util, json, re, warnings
 from pathlib import Path
 from typing import Callable
 
@@ -15,13 +15,16 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .core import ConfigError, GeonbError, atomic_path, check_choice, get_device, sha256_file
-from .data import Dataset, DatasetError, DatasetNotFoundError, InputError, Split, data_home, load_dataset
+from .baselines import make_baseline
+from .core import ConfigError, GeonbError, atomic_path, check_choice, get_device, seed_everything, sha256_file
+from .data import (Dataset, DatasetError, DatasetNotFoundError, InputError, Normalizer, Split, check_images, data_home, load_dataset,
+                        stratified_subset)
 
 # %% auto #0
-__all__ = ['IMAGENET_CLIP_REPO', 'IMAGENET_CLIP_VARIANTS', 'CLIP_MEAN', 'CLIP_STD', 'FeatureCacheError', 'weights_hash',
-           'scale_uint8', 'extract_features', 'feature_key', 'write_features', 'read_features', 'feature_cache_dir',
-           'cached_features', 'feature_dataset', 'imagenet_clip_split', 'imagenet_clip_features', 'ClipPreprocess',
+__all__ = ['IMAGENET_CLIP_REPO', 'IMAGENET_CLIP_VARIANTS', 'CLIP_MEAN', 'CLIP_STD', 'FeatureCacheError', 'state_hash',
+           'weights_hash', 'scale_uint8', 'extract_features', 'feature_key', 'write_features', 'read_features',
+           'feature_cache_dir', 'cached_features', 'feature_dataset', 'EncoderPreprocess', 'penultimate',
+           'FrozenEncoder', 'cnn_encoder', 'imagenet_clip_split', 'imagenet_clip_features', 'ClipPreprocess',
            'FeatureSourceError', 'clip_encoder', 'encode_image', 'clip_features', 'cifar_clip_features']
 
 # %% ../nbs/09_features.ipynb #a0fcfde0
@@ -34,12 +37,16 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     t = t.detach().cpu().contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
 
-def weights_hash(module: torch.nn.Module) -> str:
-    "SHA-256 of a module's state dict: every name, dtype, shape and the raw bytes, in name order."
+def state_hash(state: dict) -> str:
+    "SHA-256 of a state dict: every name, dtype, shape and the raw bytes, in name order."
     h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode()); h.update(_tensor_bytes(t))
     return h.hexdigest()
+
+def weights_hash(module: torch.nn.Module) -> str:
+    "SHA-256 of a module's state dict (`state_hash`)."
+    return state_hash(module.state_dict())
 
 # %% ../nbs/09_features.ipynb #37768576
 def scale_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -162,6 +169,114 @@ def feature_dataset(encoder: torch.nn.Module, # the frozen encoder
     fingerprint = hashlib.sha256(f"{dataset.fingerprint}|{weights_hash(encoder)}|{layer}".encode()).hexdigest()
     return Dataset(f"{dataset.name}:features", feats, list(dataset.classes), str(feature_cache_dir(kwargs.get('cache_dir'))),
                    fingerprint, notes=f"features of {dataset.name} ({layer}); {dataset.notes}".strip('; '), official=dataset.official)
+
+# %% ../nbs/09_features.ipynb #ecc47493
+class EncoderPreprocess:
+    "uint8 images -> an encoder's input: scaled to [0, 1], then standardised with the mean and std of its training images."
+    def __init__(self, mean, std): self.norm = Normalizer(mean, std)
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: return self.norm(x)
+    @property
+    def cache_name(self) -> str:
+        f = lambda t: ','.join(f"{v:.6g}" for v in t.flatten().tolist())
+        return f"Normalizer(mean={f(self.norm.mean)}, std={f(self.norm.std)})"
+
+def penultimate(encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "A SmallCNN's penultimate layer: the ReLU output in front of its last Linear (128-d)."
+    check_images(x, channels=encoder.in_shape[0], size=encoder.in_shape[1:], name='encoder input')
+    return encoder.head[:-2](encoder.features(x))
+
+# %% ../nbs/09_features.ipynb #040417b7
+@dataclasses.dataclass
+class FrozenEncoder:
+    "A trained, frozen encoder with its preprocessing, its recipe and where its weights are cached."
+    model: torch.nn.Module # in eval mode, requires_grad off
+    preprocess: EncoderPreprocess
+    recipe: dict # everything that made the weights
+    key: str # SHA-256 of the recipe
+    path: Path # the cached weights
+    test_accuracy: float | None # its own classifier's accuracy on the training data's test split
+    trained_now: bool # False when read from the cache
+
+    @property
+    def weights_sha256(self) -> str: return weights_hash(self.model)
+
+    def features(self, dataset: Dataset, # images of the encoder's shape
+                 splits=None, **kwargs) -> Dataset:
+        "`feature_dataset` of the penultimate layer with this encoder's preprocessing."
+        if tuple(dataset.shape) != tuple(self.model.in_shape):
+            raise InputError(f"{dataset.name}: the encoder was trained on {self.recipe['dataset']} images of shape {tuple(self.model.in_shape)}, "
+                             f"found {tuple(dataset.shape)}")
+        return feature_dataset(self.model, dataset, splits, layer_fn=penultimate, layer='penultimate', preprocess=self.preprocess,
+                               preprocess_name=self.preprocess.cache_name, **kwargs)
+
+    def __repr__(self):
+        acc = f", test accuracy {self.test_accuracy:.4f}" if self.test_accuracy is not None else ''
+        return (f"FrozenEncoder(SmallCNN on {self.recipe['dataset']} ({self.recipe['train_images']:,} images, {self.recipe['epochs']} epochs, "
+                f"seed {self.recipe['seed']}){acc}, {'trained now' if self.trained_now else 'from the cache'}, weights {self.weights_sha256[:12]})")
+
+# %% ../nbs/09_features.ipynb #991ab5f1
+def _encoder_recipe(data: Dataset, train_images: int, **settings) -> tuple[dict, str]:
+    recipe = dict(model='SmallCNN', layer='penultimate', dataset=data.name, data=data.fingerprint, shape=list(data.shape),
+                  classes=data.num_classes, train_images=train_images, threads=torch.get_num_threads(), torch=torch.__version__.split('+')[0],
+                  version=1, **settings)
+    return recipe, hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+def _read_encoder(path: Path, key: str, data: Dataset, recipe: dict) -> FrozenEncoder:
+    try:
+        with safe_open(str(path), framework='pt') as f: meta = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as e: raise FeatureCacheError(f"{path}: not a readable encoder file ({type(e).__name__}: {e})") from e
+    if meta.get('key') != key: raise FeatureCacheError(f"{path}: expected encoder key {key[:20]}..., found {str(meta.get('key'))[:20]}...")
+    if state_hash(state) != meta.get('sha256'): raise FeatureCacheError(f"{path}: the weights do not match the SHA-256 stored with them (corrupt file)")
+    model = make_baseline('cnn', data.shape, data.num_classes)
+    model.load_state_dict({k[len('model.'):]: v for k, v in state.items() if k.startswith('model.')})
+    acc = meta.get('test_accuracy', '')
+    return FrozenEncoder(model.eval().requires_grad_(False), EncoderPreprocess(state['preprocess.mean'], state['preprocess.std']),
+                         recipe, key, path, float(acc) if acc else None, False)
+
+def _train_encoder(data: Dataset, train, settings: dict, device: str, progress: bool):
+    from geonb.train import Learner, TrainConfig  # geonb.train builds on this module's neighbours; imported when needed
+    seed_everything(settings['seed'])
+    model = make_baseline('cnn', data.shape, data.num_classes)
+    config = TrainConfig(epochs=settings['epochs'], batch_size=settings['batch_size'], lr=settings['lr'], weight_decay=settings['weight_decay'],
+                         seed=settings['seed'], select_split='none', device=device, channels_last=True, progress=progress)
+    learner = Learner(model, dataclasses.replace(data, splits={'train': train}), config)
+    learner.fit()
+    acc = None
+    if 'test' in data.splits and len(data['test']):
+        acc = float((learner.predict(data['test'].images).argmax(1) == data['test'].labels).float().mean())
+    model = learner.model.cpu().to(memory_format=torch.contiguous_format).eval().requires_grad_(False)
+    return model, EncoderPreprocess(learner.normalize.mean.cpu(), learner.normalize.std.cpu()), acc
+
+# %% ../nbs/09_features.ipynb #cafe7eb7
+def cnn_encoder(data: Dataset, # its 'train' split trains the encoder; its 'test' split measures it
+                epochs: int = 5, # passes over the training images
+                batch_size: int = 256, # images per step
+                lr: float = 2e-3, # peak learning rate (AdamW, warm-up then cosine)
+                weight_decay: float = 0.05, # AdamW weight decay
+                seed: int = 0, # seeds initialisation, dropout, the subset and batch order
+                per_class: int = 0, # train on a seeded stratified subset of this many images per class; 0: all
+                cache_dir: str | Path | None = None, # default data/features
+                device: str = 'cpu', # where it trains
+                progress: bool = True, # progress bars while training
+               ) -> FrozenEncoder:
+    "geonb's SmallCNN trained on `data['train']` and frozen: trained once per recipe, then read from the cache."
+    train = data['train'] if per_class <= 0 else stratified_subset(data['train'], per_class=per_class, seed=seed)[0]
+    settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, per_class=per_class, device=get_device(device).type)
+    recipe, key = _encoder_recipe(data, len(train), **settings)
+    path = feature_cache_dir(cache_dir)/'encoders'/f"cnn-{re.sub(r'[^A-Za-z0-9_.-]+', '_', data.name)}-{key[:20]}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix('.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a run side by side waits here, then reads what this one wrote
+        if path.exists():
+            try: return _read_encoder(path, key, data, recipe)
+            except FeatureCacheError as e: warnings.warn(f"{e}; training the encoder again")
+        model, prep, acc = _train_encoder(data, train, settings, device, progress)
+        state = {**{f'model.{k}': v.contiguous() for k, v in model.state_dict().items()},
+                 'preprocess.mean': prep.norm.mean.contiguous(), 'preprocess.std': prep.norm.std.contiguous()}
+        meta = dict(key=key, recipe=json.dumps(recipe, sort_keys=True), sha256=state_hash(state), test_accuracy='' if acc is None else repr(acc))
+        with atomic_path(path) as tmp: save_file(state, str(tmp), metadata=meta)
+    return FrozenEncoder(model, prep, recipe, key, path, acc, True)
 
 # %% ../nbs/09_features.ipynb #cbec00a7
 IMAGENET_CLIP_REPO = 'AbstractPhil/imagenet-clip-features-orderly'
