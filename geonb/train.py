@@ -20,9 +20,9 @@ from .results import Record, data_sizes
 from .runs import RunBundle, load_weights
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'OPTIMIZERS', 'SCHEDULES', 'TrainConfig', 'check_train_config', 'selection_label', 'warmup_cosine',
-           'scheduled_lr', 'Callback', 'InjectNonFinite', 'TrainingError', 'logits_of', 'cross_entropy', 'Learner',
-           'make_optimizer', 'bare_fit']
+__all__ = ['SELECTIONS', 'OPTIMIZERS', 'SCHEDULES', 'TASKS', 'LOSS_SELECTIONS', 'TrainConfig', 'check_train_config',
+           'selection_label', 'warmup_cosine', 'scheduled_lr', 'Callback', 'InjectNonFinite', 'TrainingError',
+           'logits_of', 'cross_entropy', 'Learner', 'make_optimizer', 'bare_fit']
 
 # %% ../nbs/03_train.ipynb #d949524d
 @dataclasses.dataclass
@@ -52,6 +52,9 @@ class TrainConfig(Config):
 SELECTIONS = {'valid': 'epoch with the best validation accuracy', 'none': 'final weights',
               'test': 'epoch with the best test accuracy (upstream protocol: chosen on test)'}
 OPTIMIZERS, SCHEDULES = ('adamw', 'adam', 'sgd'), ('warmup_cosine', 'cosine_epoch', 'constant')
+TASKS = ('classify', 'reconstruct')
+LOSS_SELECTIONS = {'valid': 'epoch with the lowest validation loss', 'none': 'final weights',
+                   'test': 'epoch with the lowest test loss (chosen on test)'}
 
 def check_train_config(config: TrainConfig, where: str = 'TrainConfig') -> TrainConfig:
     "Refuse settings out of range, naming the setting, the range and the value found."
@@ -69,9 +72,9 @@ def check_train_config(config: TrainConfig, where: str = 'TrainConfig') -> Train
         if not ok: raise ConfigError(f"{name} in {where}: expected {rng}, found {getattr(c, name)!r}")
     return config
 
-def selection_label(config: TrainConfig) -> str:
+def selection_label(config: TrainConfig, task: str = 'classify') -> str:
     "How the reported model was chosen, in words a card can print."
-    return SELECTIONS[config.select_split]
+    return SELECTIONS[config.select_split] if task == 'classify' else LOSS_SELECTIONS[config.select_split]
 
 # %% ../nbs/03_train.ipynb #8ada6c86
 def warmup_cosine(step: int, total: int, warmup_frac: float, lr: float, min_lr: float) -> float:
@@ -134,9 +137,12 @@ class Learner:
                  normalize: torch.nn.Module | None = None, # uint8 -> float; default Normalizer.fit(train images)
                  param_groups=None, # model -> [{'params': [...], 'lr_mult': float, ...}]; default one group, lr_mult 1
                  clip_params=None, # model -> the parameters whose gradient norm is clipped; default all of them
+                 task: str = 'classify', # 'classify' (loss against labels, accuracy) or 'reconstruct' (loss against the input, no accuracy)
                 ):
         check_train_config(config)
+        check_choice('task', task, TASKS, 'Learner')
         _check_splits(data, config)
+        self.task = task
         self.config, self.data, self.loss_fn, self.bundle = config, data, loss_fn or cross_entropy, bundle
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
         self.device = get_device(config.device)
@@ -192,10 +198,26 @@ def predict(self: Learner, images: torch.Tensor, batch_size: int | None = None) 
 # %% ../nbs/03_train.ipynb #62e87383
 @patch
 def evaluate(self: Learner, split: str | None = None) -> dict:
-    "Loss and accuracy on a split (default: the first of `eval_splits`)."
+    "Loss and accuracy on a split (default: the first of `eval_splits`); for 'reconstruct', the loss and its components."
     s = self.data[split or self.eval_splits[0]]
+    if self.task == 'reconstruct': return self.evaluate_loss(s.images)
     logits = self.predict(s.images)
     return dict(loss=float(F.cross_entropy(logits, s.labels)), acc=float((logits.argmax(1) == s.labels).float().mean()))
+
+# %% ../nbs/03_train.ipynb #5779887e
+@patch
+@torch.no_grad()
+def evaluate_loss(self: Learner, images: torch.Tensor, batch_size: int | None = None) -> dict:
+    "The mean of `loss_fn(output, input)` and of its components over `images` (the 'reconstruct' task)."
+    was_training = self.model.training
+    self.model.eval()
+    bs, sums = batch_size or self.config.eval_batch_size, {}
+    for i in range(0, len(images), bs):
+        x = self.prepare(images[i:i + bs])
+        loss, parts = self.loss_fn(self.model(x), x, self)
+        for k, v in dict(loss=float(loss), **parts).items(): sums[k] = sums.get(k, 0.0) + float(v) * len(x)
+    self.model.train(was_training)
+    return {k: v / max(len(images), 1) for k, v in sums.items()}
 
 # %% ../nbs/03_train.ipynb #75075ee9
 @patch(as_prop=True)
@@ -318,8 +340,9 @@ def train_step(self: Learner, xb: torch.Tensor, yb: torch.Tensor) -> dict | None
     "One optimisation step; returns its metrics, or None when the step was rolled back."
     lr = scheduled_lr(self.config, self.step, self.total_steps, self.steps_per_epoch) * self.lr_scale
     for g in self.opt.param_groups: g['lr'] = lr * g['lr_mult']
-    output = self.model(self.prepare(xb))
-    self.loss, components = self.loss_fn(output, yb.to(self.device), self)
+    x = self.prepare(xb)
+    output = self.model(x)
+    self.loss, components = self.loss_fn(output, x if self.task == 'reconstruct' else yb.to(self.device), self)
     for cb in self.callbacks: cb.after_loss(self)
     if not torch.isfinite(self.loss): return self.rollback(f'loss is {float(self.loss.detach())}')
     self.opt.zero_grad(set_to_none=True)
@@ -329,6 +352,7 @@ def train_step(self: Learner, xb: torch.Tensor, yb: torch.Tensor) -> dict | None
     if not torch.isfinite(gnorm): return self.rollback(f'gradient norm is {float(gnorm)}')
     self.opt.step()
     self.rollbacks_in_row = 0
+    if self.task == 'reconstruct': return dict(loss=float(self.loss.detach()), n=len(yb), lr=lr, grad_norm=float(gnorm), **components)
     correct = (logits_of(output).argmax(1) == yb.to(self.device)).sum().item()
     return dict(loss=float(self.loss.detach()), correct=correct, n=len(yb), lr=lr, grad_norm=float(gnorm), **components)
 
@@ -391,7 +415,7 @@ def end_epoch(self: Learner, train_metrics: dict, seconds: float) -> dict:
     if self.writer:
         for k, v in row.items():
             if isinstance(v, (int, float)) and k not in ('epoch', 'step', 'kind'): self.writer.add_scalar(f'epoch/{k}', v, self.epoch + 1)
-    key = f'{self.config.select_split}_acc'
+    key = self.selection_key
     if self.bundle and self.best_epoch == self.epoch + 1:
         self.bundle.save_weights('best_model', self.model.state_dict(), dict(epoch=self.epoch + 1, **{key: row[key]}))
     return row
@@ -400,10 +424,15 @@ def end_epoch(self: Learner, train_metrics: dict, seconds: float) -> dict:
 @patch(as_prop=True)
 def best_epoch(self: Learner) -> int | None:
     "The epoch `select_split` chose (None for 'none' or before the first epoch)."
-    key, rows = f'{self.config.select_split}_acc', [r for r in self.history if r['kind'] == 'epoch']
+    key, rows = self.selection_key, [r for r in self.history if r['kind'] == 'epoch']
     if self.config.select_split == 'none' or not rows: return None
-    best = max(r[key] for r in rows)
+    best = (min if self.task == 'reconstruct' else max)(r[key] for r in rows)
     return max(r['epoch'] for r in rows if r[key] == best)
+
+@patch(as_prop=True)
+def selection_key(self: Learner) -> str:
+    "The history column the selection reads: `<split>_acc`, or `<split>_loss` for 'reconstruct' (lowest wins)."
+    return f"{self.config.select_split}_{'loss' if self.task == 'reconstruct' else 'acc'}"
 
 # %% ../nbs/03_train.ipynb #bbe51b8f
 @patch
@@ -443,10 +472,24 @@ def accuracy_record(self: Learner, split: str = 'test', # the split to measure
                     selection: str | None = None, # how the weights were chosen; default: from config.select_split and load_best
                     metric: str = 'accuracy', note: str = '') -> Record:
     "The accuracy of the current weights on `split`, as a typed record."
+    if self.task != 'classify': raise TrainingError(f"task {self.task!r} has no accuracy; use loss_record")
     ev = self.evaluate(split)
     chosen = selection or (f"{selection_label(self.config)} (epoch {self.best_epoch})" if self._best_loaded else 'final weights')
     epochs = sum(r['kind'] == 'epoch' for r in self.history)
     return Record(metric, ev['acc'], 'fraction', self.data.name, split, data_sizes(self.data), chosen, epochs, self.config.seed, note=note)
+
+@patch
+def loss_record(self: Learner, split: str = 'test', # the split to measure
+                component: str = 'loss', # 'loss' or a component the loss function reports (e.g. 'mse')
+                metric: str | None = None, # the record's name; default the component's
+                selection: str | None = None, note: str = '') -> Record:
+    "The mean loss (or one of its components) of the current weights on `split`, as a typed record ('reconstruct' task)."
+    if self.task != 'reconstruct': raise TrainingError(f"loss_record measures the 'reconstruct' task; task {self.task!r} has accuracy_record")
+    ev = self.evaluate_loss(self.data[split].images)
+    if component not in ev: raise TrainingError(f"component: expected one of {sorted(ev)}, found {component!r}")
+    chosen = selection or (f"{selection_label(self.config, self.task)} (epoch {self.best_epoch})" if self._best_loaded else 'final weights')
+    epochs = sum(r['kind'] == 'epoch' for r in self.history)
+    return Record(metric or component, ev[component], 'scalar', self.data.name, split, data_sizes(self.data), chosen, epochs, self.config.seed, note=note)
 
 @patch
 def load_best(self: Learner) -> int:
