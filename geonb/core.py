@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['GeonbError', 'ConfigError', 'seed_everything', 'determinism_flags', 'get_device', 'device_info', 'check_type',
-           'Config', 'check_params', 'check_choice', 'atomic_path', 'atomic_write', 'sha256_file', 'project_root',
-           'git_state', 'versions']
+__all__ = ['GeonbError', 'ConfigError', 'seed_everything', 'determinism_flags', 'get_device', 'device_info', 'memory_bytes',
+           'check_type', 'Config', 'check_params', 'check_choice', 'atomic_path', 'atomic_write', 'sha256_file',
+           'project_root', 'git_state', 'versions']
 
 # %% ../nbs/00_core.ipynb #2dee5dc9
 class GeonbError(Exception):
@@ -72,6 +72,12 @@ def device_info(device: torch.device | str = 'cpu') -> dict:
     info = dict(device=str(dev), torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count())
     if dev.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(dev)
     return info
+
+# %% ../nbs/00_core.ipynb #cbfa03bc
+def memory_bytes() -> int:
+    "Physical memory of this machine (8 GiB when the system does not say)."
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return 8 * 2 ** 30
 
 # %% ../nbs/00_core.ipynb #29033286
 def _type_name(tp) -> str:

@@ -4,16 +4,24 @@
 
 # %% ../../nbs/52_conduit.noise.ipynb #50684faf
 from __future__ import annotations
-import math
+import dataclasses, fcntl, hashlib, json, math, time, warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
-from ..core import ConfigError
+from ..core import ConfigError, atomic_path, get_device, seed_everything
+from ..data import Dataset, Split
+from ..features import FeatureCacheError, feature_cache_dir, state_hash, weights_hash
+from ..train import Learner, TrainConfig
+from .svae import PatchSVAE, SoftHandLoss, cross_attention_params, freckles_64
 
 # %% auto #0
-__all__ = ['NOISE_TYPES', 'noise_id', 'omega_noise', 'omega_batch']
+__all__ = ['NOISE_TYPES', 'noise_id', 'omega_noise', 'omega_batch', 'omega_dataset', 'freckles_config', 'train_freckles',
+           'TrainedFreckles', 'omega_freckles']
 
 # %% ../../nbs/52_conduit.noise.ipynb #2520e555
 NOISE_TYPES = ('gaussian', 'uniform', 'uniform_scaled', 'poisson', 'pink', 'brown', 'salt_pepper', 'sparse',
@@ -134,3 +142,110 @@ def omega_batch(n: int, # images
         idx = (labels == k).nonzero().flatten()
         if len(idx): images[idx] = omega_noise(k, len(idx), size, g)
     return images, labels
+
+# %% ../../nbs/52_conduit.noise.ipynb #106f5675
+def omega_dataset(train: int = 4096, # training images (image i is family i mod 16)
+                  valid: int = 512, # validation images
+                  size: int = 64, # side s of each image
+                  seed: int = 0, # the one seed of every pixel
+                 ) -> Dataset:
+    "Omega noise as a geonb Dataset: float32 images (n, 3, s, s) in [−4, 4], the family index as the label."
+    for name, v, lo in (('train', train, 1), ('valid', valid, 1), ('size', size, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ConfigError(f"omega_dataset: {name} must be an int >= {lo}, found {v!r}")
+    g = torch.Generator().manual_seed(seed)
+    splits = {name: Split(*omega_batch(n, size, g)) for name, n in (('train', train), ('valid', valid))}
+    recipe = json.dumps(dict(kind='omega_noise', train=train, valid=valid, size=size, seed=seed, version=1), sort_keys=True)
+    return Dataset('omega_noise', splits, list(NOISE_TYPES), 'geonb.conduit.noise (generated)', hashlib.sha256(recipe.encode()).hexdigest(),
+                   notes=f'omega noise, {size}×{size}, seed {seed}', official=False)
+
+# %% ../../nbs/52_conduit.noise.ipynb #0618f41c
+def freckles_config(epochs: int = 1, batch_size: int = 256, lr: float = 1e-4, seed: int = 0, device: str = 'cpu',
+                    select_split: str = 'none', progress: bool = False) -> TrainConfig:
+    "Upstream's Freckles optimiser settings as a TrainConfig: Adam, cosine per epoch down to 0, clip 0.5, no weight decay."
+    return TrainConfig(epochs=epochs, batch_size=batch_size, eval_batch_size=batch_size, lr=lr, weight_decay=0.0, optimizer='adam',
+                       schedule='cosine_epoch', min_lr=0.0, grad_clip=0.5, seed=seed, select_split=select_split, device=device,
+                       checkpoint_every=0, progress=progress)
+
+def train_freckles(data: Dataset, # omega noise (or any float images in the SVAE's range) with 'train' and, to select, 'valid'
+                   config: TrainConfig | None = None, # default freckles_config()
+                   model: PatchSVAE | None = None, # default a fresh freckles_64()
+                   bundle=None, # a RunBundle for history and best weights
+                   every: int = 50, # the soft-hand loss measures cv every this many batches
+                  ) -> Learner:
+    "Train a PatchSVAE through geonb.train.Learner with the soft-hand loss and the cross-attention-only clip; returns the learner."
+    config = config or freckles_config()
+    seed_everything(config.seed)
+    model = model if model is not None else freckles_64()
+    learner = Learner(model, data, config, loss_fn=SoftHandLoss(every=every, seed=config.seed), bundle=bundle,
+                      normalize=torch.nn.Identity(), clip_params=cross_attention_params, task='reconstruct')
+    learner.fit()
+    return learner
+
+# %% ../../nbs/52_conduit.noise.ipynb #160b6b24
+@dataclasses.dataclass
+class TrainedFreckles:
+    "A PatchSVAE trained on omega noise and frozen, with its recipe, its history and where it is cached."
+    model: PatchSVAE # eval mode, requires_grad off
+    recipe: dict # everything that made the weights
+    key: str # SHA-256 of the recipe
+    path: Path # the cached weights
+    history: list # the learner's epoch rows
+    valid_mse: float # reconstruction MSE on the validation noise, final weights
+    seconds: float # training time when it was trained
+    trained_now: bool # False when read from the cache
+
+    @property
+    def steps(self) -> int: return max((r['step'] for r in self.history), default=0)
+    def __repr__(self):
+        return (f"TrainedFreckles({self.recipe['train']:,} noise images {self.recipe['size']}×{self.recipe['size']}, {self.recipe['epochs']} epoch(s), "
+                f"{self.steps} steps, valid MSE {self.valid_mse:.3g}, {'trained now' if self.trained_now else 'from the cache'}, weights {weights_hash(self.model)[:12]})")
+
+# %% ../../nbs/52_conduit.noise.ipynb #325ff9a7
+def _freckles_recipe(**settings) -> tuple[dict, str]:
+    recipe = dict(model='freckles_64', data='omega_noise', threads=torch.get_num_threads(), torch=torch.__version__.split('+')[0], version=1, **settings)
+    return recipe, hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+def _read_freckles(path: Path, key: str, recipe: dict) -> TrainedFreckles:
+    try:
+        with safe_open(str(path), framework='pt') as f: meta = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as e: raise FeatureCacheError(f"{path}: not a readable SVAE file ({type(e).__name__}: {e})") from e
+    if meta.get('key') != key: raise FeatureCacheError(f"{path}: expected SVAE key {key[:20]}..., found {str(meta.get('key'))[:20]}...")
+    if state_hash(state) != meta.get('sha256'): raise FeatureCacheError(f"{path}: the weights do not match the SHA-256 stored with them (corrupt file)")
+    model = freckles_64()
+    model.load_state_dict(state)
+    return TrainedFreckles(model.eval().requires_grad_(False), recipe, key, path, json.loads(meta['history']), float(meta['valid_mse']),
+                           float(meta['seconds']), False)
+
+# %% ../../nbs/52_conduit.noise.ipynb #e60f66d8
+def omega_freckles(train: int = 4096, # noise images per epoch (drawn once)
+                   valid: int = 512, # validation noise images
+                   size: int = 64, # side of the noise images (upstream: 64)
+                   epochs: int = 1, # passes over the training noise (upstream: 100 of 500,000 images)
+                   batch_size: int = 256, # images per step (upstream: 256)
+                   lr: float = 1e-4, # Adam's learning rate, cosine per epoch (upstream: 1e-4)
+                   seed: int = 0, # seeds the noise, the initialisation, the batch order and the cv subsets
+                   cache_dir: str | Path | None = None, # default data/features
+                   device: str = 'cpu', # where it trains
+                   progress: bool = False, # a progress bar while training
+                  ) -> TrainedFreckles:
+    "A freckles_64 PatchSVAE trained on omega noise and frozen: trained once per recipe, then read from the cache."
+    settings = dict(train=train, valid=valid, size=size, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=get_device(device).type)
+    config = freckles_config(epochs, batch_size, lr, seed, device, progress=progress)
+    recipe, key = _freckles_recipe(**settings)
+    path = feature_cache_dir(cache_dir)/'encoders'/f"freckles-omega-{key[:20]}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix('.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a run started beside this one waits here, then reads what this one wrote
+        if path.exists():
+            try: return _read_freckles(path, key, recipe)
+            except FeatureCacheError as e: warnings.warn(f"{e}; training the SVAE again")
+        t0 = time.time()
+        learner = train_freckles(omega_dataset(train, valid, size, seed), config)
+        seconds, mse = time.time() - t0, learner.evaluate('valid')['mse']
+        model = learner.model.cpu().eval().requires_grad_(False)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        rows = [r for r in learner.history if r['kind'] == 'epoch']
+        meta = dict(key=key, recipe=json.dumps(recipe, sort_keys=True), sha256=state_hash(state), history=json.dumps(rows), valid_mse=repr(mse), seconds=repr(seconds))
+        with atomic_path(path) as tmp: save_file(state, str(tmp), metadata=meta)
+    return TrainedFreckles(model, recipe, key, path, rows, mse, seconds, True)

@@ -291,13 +291,14 @@ class SoftHandLoss:
         recon = output['recon']
         if target.shape != recon.shape:
             raise InputError(f"target: expected the images themselves, shape {tuple(recon.shape)} (an autoencoder's labels are its inputs), found {tuple(target.shape)}")
-        epoch, batch = getattr(learner, 'epoch', 0), getattr(learner, 'batch_in_epoch', self.calls)
-        if epoch != self.epoch: self.epoch, self.cv, self.proximity = epoch, self.target_cv, 1.0
-        if batch % self.every == 0:
-            cv = cv_of(output['svd']['M'][0, 0].detach(), self.samples, self.generator)
-            if cv > 0: self.cv = cv
-            self.proximity = math.exp(-(self.cv - self.target_cv) ** 2 / (2 * self.sigma ** 2))
-        self.calls += 1
+        if torch.is_grad_enabled():  # a training step; under no_grad (evaluation) the current cv and weight are used and nothing changes
+            epoch, batch = getattr(learner, 'epoch', 0), getattr(learner, 'batch_in_epoch', self.calls)
+            if epoch != self.epoch: self.epoch, self.cv, self.proximity = epoch, self.target_cv, 1.0
+            if batch % self.every == 0:
+                cv = cv_of(output['svd']['M'][0, 0].detach(), self.samples, self.generator)
+                if cv > 0: self.cv = cv
+                self.proximity = math.exp(-(self.cv - self.target_cv) ** 2 / (2 * self.sigma ** 2))
+            self.calls += 1
         mse = F.mse_loss(recon, target)
         loss = (1 + self.boost * self.proximity) * mse + self.cv_weight * (1 - self.proximity) * (self.cv - self.target_cv) ** 2
         return loss, dict(mse=float(mse.detach()), cv=self.cv, proximity=self.proximity)

@@ -19,7 +19,8 @@ from ..simplex import edge_cv
 # %% auto #0
 __all__ = ['DEFAULT_SCALES', 'K12_SCALES', 'DAVID_ABLATIONS', 'DAVID_LR_MULTS', 'check_features', 'stable_seed', 'random_simplex',
            'class_simplices', 'CantorStaircase', 'GeometricHead', 'GeoFractalDavid', 'parameter_count',
-           'DavidLossWeights', 'separation_penalty', 'geometry_penalty', 'DavidLoss', 'david_param_groups']
+           'david_parameter_count', 'david_training_bytes', 'DavidLossWeights', 'separation_penalty',
+           'geometry_penalty', 'DavidLoss', 'david_param_groups']
 
 # %% ../../nbs/40_david.model.ipynb #b2ac1105
 def check_features(x, # the features handed to the model
@@ -268,6 +269,20 @@ def __repr__(self: GeoFractalDavid) -> str:
 def parameter_count(model: nn.Module) -> int:
     "The number of parameters of a model."
     return sum(p.numel() for p in model.parameters())
+
+# %% ../../nbs/40_david.model.ipynb #86ec6c08
+def david_parameter_count(feature_dim: int = 512, num_classes: int = 1000, k: int = 5, scales=None) -> int:
+    "GeoFractalDavid's parameter count from its shapes alone (no model is built)."
+    scales = list(DEFAULT_SCALES if scales is None else scales)
+    _check_config(feature_dim, num_classes, k, scales)
+    per_scale = lambda s: (feature_dim * 2 * s + 2 * s) + 4 * s + (2 * s * s + s) + num_classes * (k + 1) * s + num_classes + 3
+    return sum(per_scale(s) for s in scales) + (feature_dim + 1) + 1 + len(scales)
+
+def david_training_bytes(feature_dim: int, num_classes: int, k: int, scales, batch_size: int) -> int:
+    "Estimated memory of training GeoFractalDavid: 7 float32 copies of the parameters and a batch's activations."
+    scales = list(scales)
+    activations = batch_size * sum(6 * s + num_classes * (k + 4) for s in scales)  # projections, LayerNorm, all-vertex distances, logits
+    return 4 * (7 * david_parameter_count(feature_dim, num_classes, k, scales) + 3 * activations)
 
 # %% ../../nbs/40_david.model.ipynb #897763f6
 @dataclasses.dataclass

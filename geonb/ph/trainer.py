@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 
-from ..core import ConfigError, GeonbError, check_choice, seed_everything, get_device
+from ..core import ConfigError, GeonbError, check_choice, seed_everything, get_device, memory_bytes
 from ..data import DATASETS, Dataset, load_dataset, with_validation
 from ..results import Record, data_sizes
 from ..runs import RunBundle
@@ -26,7 +26,7 @@ from ..topology import single_linkage
 # %% auto #0
 __all__ = ['UPSTREAM_NORMALISATION', 'UPSTREAM_CLASS_NAMES', 'FlatNormalizer', 'flat_normalizer', 'TrainingResult', 'PHTrainer',
            'difficulty_of', 'h0_cv', 'epoch_entry', 'ph_selection', 'ph_records', 'PHTrainArgumentError',
-           'training_bytes', 'memory_bytes', 'ph_train_parser', 'ph_train_cli']
+           'training_bytes', 'ph_train_parser', 'ph_train_cli']
 
 # %% ../../nbs/12_ph.trainer.ipynb #7e8ec111
 UPSTREAM_NORMALISATION = {'fashion': (0.2860, 0.3530), 'mnist': (0.1307, 0.3081), 'cifar10': ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
@@ -384,10 +384,7 @@ def training_bytes(input_dim: int, hidden: int, n_classes: int = 10, batch_size:
     params = 2 * (input_dim * hidden + hidden + hidden * n_classes + n_classes) + 1
     return 4 * (7 * params + 6 * batch_size * hidden)  # float32: 1 weights + 1 gradients + 2 moments + 3 snapshot copies
 
-def memory_bytes() -> int:
-    "Physical memory of this machine (8 GiB when the system does not say)."
-    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
-    except (ValueError, OSError, AttributeError): return 8 * 2 ** 30
+
 
 # %% ../../nbs/12_ph.trainer.ipynb #83fd08c4
 def ph_train_parser() -> argparse.ArgumentParser:
