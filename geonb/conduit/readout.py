@@ -4,19 +4,22 @@
 
 # %% ../../nbs/53_conduit.readout.ipynb #79c33198
 from __future__ import annotations
-import dataclasses
+import dataclasses, fcntl, hashlib, re
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ..core import ConfigError
-from ..data import InputError
+from ..data import Dataset, InputError
+from ..features import FeatureCacheError, feature_cache_dir, feature_key, read_features, weights_hash, write_features
 from .eigh import FLEighConduit
 from .svae import PatchSVAE, extract_patches
 
 # %% auto #0
-__all__ = ['CHANNELS', 'CHANNEL_SETS', 'conduit_gram', 'patch_errors', 'conduit_maps', 'channel_count', 'stack_channels',
-           'MapStandardizer', 'SpatialConvClassifier']
+__all__ = ['CHANNELS', 'CHANNEL_SETS', 'MAP_LAYOUT', 'conduit_gram', 'patch_errors', 'conduit_maps', 'channel_count',
+           'stack_channels', 'MapStandardizer', 'SpatialConvClassifier', 'RandomFlip', 'cached_conduit_maps',
+           'image_friction', 'friction_by_class', 'error_map_cv']
 
 # %% ../../nbs/53_conduit.readout.ipynb #62353c4c
 def conduit_gram(S: Tensor, # (..., D) coordinated singular values
@@ -35,6 +38,7 @@ def conduit_maps(model: PatchSVAE, # the frozen SVAE (eval mode is set here)
                  batch_size: int = 128, # images per SVAE pass
                  conduit: FLEighConduit | None = None, # the solver; upstream's defaults when None
                  device: str | torch.device | None = None, # where the SVAE runs; the model's device when None
+                 eigh_control: bool = False, # also return S_eigh: √ of torch.linalg.eigh's eigenvalues of the same Gram, descending
                 ) -> dict[str, Tensor]: # S, F, T: (N, gh, gw, 4); E: (N, gh, gw, 1); float32 on the CPU
     "S, friction, settle and reconstruction-error maps on the patch grid for every image."
     if images.ndim != 4: raise InputError(f"images: expected (N, C, H, W), found shape {tuple(images.shape)}")
@@ -42,7 +46,7 @@ def conduit_maps(model: PatchSVAE, # the frozen SVAE (eval mode is set here)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     ps, D = model.patch_size, model.D
-    parts = dict(S=[], F=[], T=[], E=[])
+    parts = dict(S=[], F=[], T=[], E=[], **(dict(S_eigh=[]) if eigh_control else {}))
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
             x = images[i:i + batch_size].to(device)
@@ -50,7 +54,9 @@ def conduit_maps(model: PatchSVAE, # the frozen SVAE (eval mode is set here)
             out = model(x)
             S, Vt = out['svd']['S'], out['svd']['Vt']
             B, N, _ = S.shape; gh, gw = x.shape[-2] // ps, x.shape[-1] // ps
-            packet = conduit(conduit_gram(S, Vt).reshape(B * N, D, D).float())
+            G = conduit_gram(S, Vt).reshape(B * N, D, D).float()
+            packet = conduit(G)
+            if eigh_control: parts['S_eigh'].append(torch.linalg.eigvalsh(G.double()).clamp(min=0).sqrt().flip(-1).reshape(B, gh, gw, D).float().cpu())
             for key, value, ch in (('S', S, D), ('F', packet.friction, D), ('T', packet.settle, D), ('E', patch_errors(x, out['recon'], ps), 1)):
                 parts[key].append(value.reshape(B, gh, gw, ch).float().cpu())
     return {k: torch.cat(v) for k, v in parts.items()}
@@ -113,3 +119,83 @@ class SpatialConvClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor: # (B, C, H, W) -> (B, classes)
         return self.head(self.conv(x).flatten(1))
+
+# %% ../../nbs/53_conduit.readout.ipynb #86a66a02
+class RandomFlip(nn.Module):
+    "In training mode, mirror each map left–right with probability p; the identity in eval mode."
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p <= 1: raise ConfigError(f"RandomFlip: p must lie in [0, 1], found {p!r}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0: return x
+        flip = (torch.rand(len(x)) < self.p).to(x.device).view(-1, *([1] * (x.ndim - 1)))
+        return torch.where(flip, x.flip(-1), x)
+
+# %% ../../nbs/53_conduit.readout.ipynb #65013503
+MAP_LAYOUT = (('S', 4), ('F', 4), ('T', 4), ('E', 1), ('S_eigh', 4))
+
+def _images_digest(images: Tensor) -> str:
+    "SHA-256 of the exact images (shape, dtype and bytes)."
+    h = hashlib.sha256(f"{tuple(images.shape)}|{images.dtype}|".encode())
+    h.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+def _conduit_name(conduit: FLEighConduit) -> str:
+    "The conduit's settings as a cache name."
+    keys = ('laguerre_iters', 'polish_iters', 'ns_iters', 'friction_delta', 'settle_threshold')
+    return 'FLEighConduit(' + ', '.join(f"{k}={getattr(conduit, k)}" for k in keys if hasattr(conduit, k)) + ')'
+
+# %% ../../nbs/53_conduit.readout.ipynb #4b93b599
+def cached_conduit_maps(model: PatchSVAE, # the frozen SVAE
+                        dataset: Dataset, # its fingerprint enters the key
+                        split: str, # which split's images
+                        preprocess: str = 'uint8/255', # how the split's images were prepared (resize, channels), for the key
+                        cache_dir: str | Path | None = None, # default data/features
+                        batch_size: int = 128, # images per SVAE pass
+                        conduit: FLEighConduit | None = None, # upstream's defaults when None
+                        device: str | None = None, # where the SVAE runs
+                        on_corrupt: str = 'recompute', # 'recompute' (with a warning) or 'error'
+                       ) -> dict[str, Tensor]: # S, F, T, E and S_eigh, as `conduit_maps`
+    "`conduit_maps(..., eigh_control=True)` of one split: read from the cache when present and sound, else computed once and cached."
+    if on_corrupt not in ('recompute', 'error'): raise ConfigError(f"on_corrupt: expected 'recompute' or 'error', found {on_corrupt!r}")
+    conduit = conduit or FLEighConduit()
+    images = dataset[split].images
+    data = hashlib.sha256(f"{dataset.fingerprint}|{_images_digest(images)}".encode()).hexdigest()
+    layer = 'conduit_maps:' + ','.join(f"{k}{n}" for k, n in MAP_LAYOUT) + ':' + _conduit_name(conduit)
+    key = feature_key(weights_hash(model), data, split, preprocess, layer)
+    path = feature_cache_dir(cache_dir)/f"conduit-{re.sub(r'[^A-Za-z0-9_.-]+', '_', f'{dataset.name}-{split}')}-{key[:20]}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix('.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            try:
+                packed = read_features(path, key)
+                if packed.shape[:1] != images.shape[:1]: raise FeatureCacheError(f"{path}: expected {len(images)} rows, found {len(packed)}")
+                return dict(zip([k for k, _ in MAP_LAYOUT], packed.split([n for _, n in MAP_LAYOUT], dim=-1)))
+            except FeatureCacheError as e:
+                if on_corrupt == 'error': raise
+                warnings.warn(f"{e}; recomputing")
+        maps = conduit_maps(model, images, batch_size, conduit, device, eigh_control=True)
+        write_features(path, torch.cat([maps[k] for k, _ in MAP_LAYOUT], dim=-1), key, dataset=dataset.name, split=split, rows=len(images),
+                       svae=weights_hash(model), data=data, preprocess=preprocess, layer=layer)
+    return maps
+
+# %% ../../nbs/53_conduit.readout.ipynb #145712b0
+def image_friction(F: Tensor) -> Tensor:
+    "Each image's mean friction over patches and modes: (N, gh, gw, 4) -> (N,)."
+    return F.flatten(1).mean(1)
+
+def friction_by_class(F: Tensor, # (N, gh, gw, 4) friction maps
+                      labels: Tensor, # (N,) class indices
+                      classes: int, # number of classes
+                     ) -> Tensor: # (classes,) mean of the images' mean friction per class (NaN for an absent class)
+    "The mean per-image friction of each class."
+    per_image = image_friction(F)
+    return torch.stack([per_image[labels == c].mean() if (labels == c).any() else torch.tensor(float('nan')) for c in range(classes)])
+
+def error_map_cv(E: Tensor) -> Tensor:
+    "Each image's spatial coefficient of variation of its error map (sample std / mean over the patches): (N, gh, gw, 1) -> (N,)."
+    e = E.flatten(1)
+    return e.std(1) / e.mean(1).clamp(min=1e-30)
