@@ -24,8 +24,9 @@ from .data import (Dataset, DatasetError, DatasetNotFoundError, InputError, Norm
 __all__ = ['IMAGENET_CLIP_REPO', 'IMAGENET_CLIP_VARIANTS', 'CLIP_MEAN', 'CLIP_STD', 'FeatureCacheError', 'state_hash',
            'weights_hash', 'scale_uint8', 'extract_features', 'feature_key', 'write_features', 'read_features',
            'feature_cache_dir', 'cached_features', 'feature_dataset', 'EncoderPreprocess', 'penultimate',
-           'FrozenEncoder', 'cnn_encoder', 'imagenet_clip_split', 'imagenet_clip_features', 'ClipPreprocess',
-           'FeatureSourceError', 'clip_encoder', 'encode_image', 'clip_features', 'cifar_clip_features']
+           'FrozenEncoder', 'recipe_key', 'write_state_file', 'read_state_file', 'cnn_encoder', 'imagenet_clip_split',
+           'imagenet_clip_features', 'ClipPreprocess', 'FeatureSourceError', 'clip_encoder', 'encode_image',
+           'clip_features', 'cifar_clip_features']
 
 # %% ../nbs/09_features.ipynb #a0fcfde0
 class FeatureCacheError(GeonbError, ValueError):
@@ -215,19 +216,32 @@ class FrozenEncoder:
                 f"seed {self.recipe['seed']}){acc}, {'trained now' if self.trained_now else 'from the cache'}, weights {self.weights_sha256[:12]})")
 
 # %% ../nbs/09_features.ipynb #991ab5f1
-def _encoder_recipe(data: Dataset, train_images: int, **settings) -> tuple[dict, str]:
-    recipe = dict(model='SmallCNN', layer='penultimate', dataset=data.name, data=data.fingerprint, shape=list(data.shape),
-                  classes=data.num_classes, train_images=train_images, threads=torch.get_num_threads(), torch=torch.__version__.split('+')[0],
-                  version=1, **settings)
+def recipe_key(**recipe) -> tuple[dict, str]:
+    "A training recipe completed with what else changes the weights (thread count, torch version), and its SHA-256 key."
+    recipe = dict(recipe, threads=torch.get_num_threads(), torch=torch.__version__.split('+')[0])
     return recipe, hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
-def _read_encoder(path: Path, key: str, data: Dataset, recipe: dict) -> FrozenEncoder:
+def write_state_file(path: Path, state: dict, key: str, **meta):
+    "Write trained weights atomically as safetensors, with their key, SHA-256 and string metadata."
+    meta = {k: str(v) for k, v in dict(meta, key=key, sha256=state_hash(state)).items()}
+    with atomic_path(path) as tmp: save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=meta)
+
+def read_state_file(path: Path, key: str, what: str = 'weights') -> tuple[dict, dict]:
+    "(state, metadata) of a file written by `write_state_file`; FeatureCacheError if unreadable, another key's, or corrupt."
     try:
         with safe_open(str(path), framework='pt') as f: meta = f.metadata() or {}
         state = load_file(str(path))
-    except Exception as e: raise FeatureCacheError(f"{path}: not a readable encoder file ({type(e).__name__}: {e})") from e
-    if meta.get('key') != key: raise FeatureCacheError(f"{path}: expected encoder key {key[:20]}..., found {str(meta.get('key'))[:20]}...")
+    except Exception as e: raise FeatureCacheError(f"{path}: not a readable {what} file ({type(e).__name__}: {e})") from e
+    if meta.get('key') != key: raise FeatureCacheError(f"{path}: expected {what} key {key[:20]}..., found {str(meta.get('key'))[:20]}...")
     if state_hash(state) != meta.get('sha256'): raise FeatureCacheError(f"{path}: the weights do not match the SHA-256 stored with them (corrupt file)")
+    return state, meta
+
+def _encoder_recipe(data: Dataset, train_images: int, **settings) -> tuple[dict, str]:
+    return recipe_key(model='SmallCNN', layer='penultimate', dataset=data.name, data=data.fingerprint, shape=list(data.shape),
+                      classes=data.num_classes, train_images=train_images, version=1, **settings)
+
+def _read_encoder(path: Path, key: str, data: Dataset, recipe: dict) -> FrozenEncoder:
+    state, meta = read_state_file(path, key, 'encoder')
     model = make_baseline('cnn', data.shape, data.num_classes)
     model.load_state_dict({k[len('model.'):]: v for k, v in state.items() if k.startswith('model.')})
     acc = meta.get('test_accuracy', '')
@@ -272,10 +286,8 @@ def cnn_encoder(data: Dataset, # its 'train' split trains the encoder; its 'test
             try: return _read_encoder(path, key, data, recipe)
             except FeatureCacheError as e: warnings.warn(f"{e}; training the encoder again")
         model, prep, acc = _train_encoder(data, train, settings, device, progress)
-        state = {**{f'model.{k}': v.contiguous() for k, v in model.state_dict().items()},
-                 'preprocess.mean': prep.norm.mean.contiguous(), 'preprocess.std': prep.norm.std.contiguous()}
-        meta = dict(key=key, recipe=json.dumps(recipe, sort_keys=True), sha256=state_hash(state), test_accuracy='' if acc is None else repr(acc))
-        with atomic_path(path) as tmp: save_file(state, str(tmp), metadata=meta)
+        state = {**{f'model.{k}': v for k, v in model.state_dict().items()}, 'preprocess.mean': prep.norm.mean, 'preprocess.std': prep.norm.std}
+        write_state_file(path, state, key, recipe=json.dumps(recipe, sort_keys=True), test_accuracy='' if acc is None else repr(acc))
     return FrozenEncoder(model, prep, recipe, key, path, acc, True)
 
 # %% ../nbs/09_features.ipynb #cbec00a7
