@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # The virtual environment is cached outside the clone, keyed by the dependency lists, and linked as .venv.
-DEPS_KEY = $(shell { grep -E '^(requirements|dev_requirements|app_requirements) *=' settings.ini; echo '$(TORCH_PINS)'; } | sha256sum | cut -c1-16)
+DEPS_KEY = $(shell { grep -E '^(requirements|dev_requirements|app_requirements|dask_requirements) *=' settings.ini; echo '$(TORCH_PINS)'; } | sha256sum | cut -c1-16)
 VENV_CACHE ?= $(HOME)/.cache/geonb
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,7 +23,7 @@ setup:
 	  rm -rf "$$target"; $(PYTHON) -m venv "$$target"; \
 	  "$$target/bin/pip" install -q --upgrade pip; \
 	  "$$target/bin/pip" install -q $(TORCH_PINS); \
-	  "$$target/bin/pip" install -q -e '.[dev,app]'; \
+	  "$$target/bin/pip" install -q -e '.[dev,app,dask]'; \
 	  touch "$$target/.geonb-complete"; \
 	fi; \
 	if [ "$$target" != "$(VENV)" ]; then ln -sfn "$$target" $(VENV); fi; \

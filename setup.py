@@ -11,6 +11,7 @@ c = cfg['DEFAULT']
 requirements = c.get('requirements', '').split()
 dev_requirements = c.get('dev_requirements', '').split()
 app_requirements = c.get('app_requirements', '').split()
+dask_requirements = c.get('dask_requirements', '').split()
 long_description = Path(__file__).with_name('README.md')
 
 setuptools.setup(
@@ -27,7 +28,7 @@ setuptools.setup(
     include_package_data=True,
     python_requires=f">={c['min_python']}",
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'app': app_requirements},
+    extras_require={'dev': dev_requirements, 'app': app_requirements, 'dask': dask_requirements},
     entry_points={'console_scripts': c['console_scripts'].split(), 'nbdev': [f"{c['lib_path']}={c['lib_path']}._modidx:d"]},
     zip_safe=False,
 )
