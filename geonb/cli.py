@@ -29,9 +29,10 @@ def _reproduce(args) -> int:
     if args.resume:
         clash = [f for f, on in (('CARD', args.cards), ('--runs', args.runs), ('--seeds', args.seeds), ('--dry-run', args.dry_run), ('--out', args.out)) if on]
         if clash: raise ReproduceError(f"--resume continues a recorded session as planned; it cannot be combined with {', '.join(clash)}")
-        outcomes = resume(args.resume, timeout=args.timeout, jobs=args.jobs, render=not args.no_render)
+        outcomes = resume(args.resume, timeout=args.timeout, jobs=args.jobs, render=not args.no_render, scheduler=args.scheduler, cluster=args.cluster)
     else:
         outcomes = reproduce(args.cards or None, args.profile, args.seeds, args.out, args.dry_run, args.timeout, render=not args.no_render, jobs=args.jobs,
+                             scheduler=args.scheduler, cluster=args.cluster,
                              runs=args.runs.split(',') if args.runs else None)
     if outcomes and not args.no_render: print(f"index: {render_index()}")
     return 1 if any(o.status != 'complete' or o.error for o in outcomes) else 0
@@ -55,6 +56,9 @@ def _add_reproduce(sub):
     r.add_argument('--timeout', type=int, default=3600, help='seconds allowed per notebook cell')
     r.add_argument('--runs', default=None, help='comma-separated run names: only these runs of the profile')
     r.add_argument('--jobs', type=int, default=1, help='runs executed side by side, each with cpu_count // N torch threads (default 1)')
+    where = r.add_mutually_exclusive_group()
+    where.add_argument('--scheduler', default=None, metavar='ADDRESS', help='run each run as a task on the Dask cluster of this scheduler (tcp://HOST:PORT); needs geonb[dask]')
+    where.add_argument('--cluster', default=None, metavar='local:N', help='run on a Dask cluster of N one-thread worker processes started on this machine; needs geonb[dask]')
     r.add_argument('--no-render', action='store_true', help='do not render cards and the index')
     r.add_argument('--resume', default=None, metavar='SESSION',
                    help='continue an interrupted session folder (reports/runs/<card>/<profile>-<time>): keep its verified runs, run the rest')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_reproduce.ipynb #6d52fb36
 from __future__ import annotations
-import contextlib, dataclasses, json, logging, operator, os, queue, re, signal, sys, threading, time, traceback
+import asyncio, contextlib, dataclasses, hashlib, json, logging, operator, os, queue, re, secrets, signal, socket, sys, threading, time, traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,10 +15,11 @@ from .runs import BundleError, runs_dir, mark_failed, read_bundle
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PROFILES', 'CARD_KEYS', 'RUN_STATUSES', 'ReproduceError', 'cards_dir', 'Card', 'load_card', 'registered_cards',
-           'PlannedRun', 'load_profile', 'notebook_parameters', 'check_run_params', 'Constraint', 'constraint_of',
-           'parameter_constraints', 'check_constraints', 'plan', 'Outcome', 'execute', 'summary_table', 'SessionError',
-           'SessionInterrupted', 'Session', 'threads_per_job', 'reproduce', 'read_session', 'resume']
+__all__ = ['PROFILES', 'CARD_KEYS', 'RUN_STATUSES', 'CONNECT_SECONDS', 'ReproduceError', 'cards_dir', 'Card', 'load_card',
+           'registered_cards', 'PlannedRun', 'load_profile', 'notebook_parameters', 'check_run_params', 'Constraint',
+           'constraint_of', 'parameter_constraints', 'check_constraints', 'plan', 'Outcome', 'execute', 'summary_table',
+           'SessionError', 'SessionInterrupted', 'Session', 'threads_per_job', 'ClusterError', 'connect',
+           'check_workers', 'run_task', 'reproduce', 'read_session', 'resume']
 
 # %% ../nbs/90_reproduce.ipynb #d49a9b1c
 class ReproduceError(GeonbError, ValueError):
@@ -534,13 +535,213 @@ def _outcomes_of(planned: list[PlannedRun], sessions: dict) -> list[Outcome]:
     return [Outcome(r, e['status'], e.get('seconds') or 0.0, e.get('error')) for r, e in zip(planned, entries)]
 
 # %% ../nbs/90_reproduce.ipynb #20c16193
-def _run(planned: list[PlannedRun], sessions: dict, timeout: int, progress: bool, jobs: int) -> list[Outcome]:
+def _run(planned: list[PlannedRun], sessions: dict, timeout: int, progress: bool, jobs: int,
+         client=None, # a Dask client: the runs go to its workers (see below)
+        ) -> list[Outcome]:
     "Execute runs of open sessions; if Ctrl-C stopped them, close the sessions as interrupted and raise `SessionInterrupted`."
+    if client is not None: return _run_on_cluster(client, planned, sessions, timeout)
     stop = _Stop()
     try:
         with _stop_on_ctrl_c(stop): outcomes = _execute_all(planned, timeout, progress, jobs, sessions, stop)
     except KeyboardInterrupt: stop()
     if not stop.event.is_set(): return outcomes
+    for s in sessions.values(): s.finish('interrupted')
+    raise SessionInterrupted(list(sessions), _outcomes_of(planned, sessions)) from None
+
+# %% ../nbs/90_reproduce.ipynb #518d4563
+class ClusterError(ReproduceError):
+    "A Dask cluster cannot be used: the extra is missing, the scheduler cannot be reached, or the workers cannot see the runs."
+
+CONNECT_SECONDS = 10 # how long to try to reach a scheduler, and to wait for its first worker
+
+def _distributed():
+    "The `distributed` module, or a `ClusterError` that says what to install."
+    try: import distributed
+    except ImportError as e: raise ClusterError(f"a scheduler or cluster needs Dask distributed, which is not installed ({e}); install the extra: pip install 'geonb[dask]'") from None
+    return distributed
+
+# %% ../nbs/90_reproduce.ipynb #01e7a2a3
+def _local_size(cluster) -> int:
+    "N of `local:N`, refused unless it is a whole number from 1 to 4 per CPU core."
+    most = 4 * (os.cpu_count() or 1)
+    m = re.fullmatch(r'local:(\d+)', cluster) if isinstance(cluster, str) else None
+    if not m or not 1 <= int(m[1]) <= most: raise ClusterError(f"a cluster must be local:N with N from 1 to {most} (one-thread worker processes on this machine), found {cluster!r}")
+    return int(m[1])
+
+# %% ../nbs/90_reproduce.ipynb #72730665
+def connect(scheduler=None, # a scheduler address (tcp://HOST:PORT) or a distributed.Client
+            cluster: str | None = None, # 'local:N': N one-thread worker processes on this machine
+           ):
+    "A Dask client, or a `ClusterError` before anything runs; a client made here closes with `_close`."
+    if (scheduler is None) == (cluster is None): raise ClusterError(f"give either a scheduler address or a local:N cluster, found scheduler={scheduler!r}, cluster={cluster!r}")
+    d = _distributed()
+    if isinstance(scheduler, d.Client): return scheduler
+    if cluster is not None:
+        n = _local_size(cluster)
+        return d.Client(d.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR))
+    if not isinstance(scheduler, str) or not scheduler.strip(): raise ClusterError(f"a scheduler is an address such as tcp://HOST:PORT, found {scheduler!r}")
+    try: return d.Client(scheduler, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ClusterError(f"cannot reach a Dask scheduler at {scheduler} within {CONNECT_SECONDS} s ({type(e).__name__}: {str(e)[:160]}); expected a running `dask scheduler` there") from None
+
+def _close(client):
+    "Close a client made by `connect`, and the local cluster it started."
+    local = client.cluster
+    client.close()
+    if local is not None: local.close()
+
+# %% ../nbs/90_reproduce.ipynb #73a65537
+def _read_token(path: str) -> str:
+    "The token file's text, as a worker reads it."
+    return Path(path).read_text()
+
+def _sha256(path: str) -> str | None:
+    try: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError: return None
+
+def _worker_view(token: str, notebooks: list[str]) -> dict:
+    "What one worker sees: the token's text (or why it cannot read it), each notebook's sha256 (None if missing), its host."
+    try: seen = _read_token(token)
+    except OSError as e: seen = f'nothing: it cannot read the file ({type(e).__name__}: {e.strerror or e})'
+    return dict(token=seen, notebooks={nb: _sha256(nb) for nb in notebooks}, host=socket.gethostname())
+
+# %% ../nbs/90_reproduce.ipynb #2b32f6ed
+def _needs_gpu(run: PlannedRun) -> bool:
+    "Whether the run asks for a CUDA device (its `device` parameter, or the notebook's default)."
+    device = run.params.get('device')
+    if device is None:
+        with contextlib.suppress(ReproduceError): device = str(_inspect(run.notebook).get('device', {}).get('default') or '').strip('\'"')
+    return isinstance(device, str) and device.startswith('cuda')
+
+def _check_gpus(client, planned: list[PlannedRun]):
+    "Refuse runs that need a GPU when no worker declares one."
+    gpu = [r for r in planned if _needs_gpu(r)]
+    workers = client.scheduler_info(n_workers=-1)['workers']
+    if gpu and not any(w.get('resources', {}).get('GPU', 0) >= 1 for w in workers.values()):
+        raise ClusterError(f"run {gpu[0].card}/{gpu[0].run} seed={gpu[0].seed} needs a GPU (device: cuda), but none of the {len(workers)} workers declares one; start GPU workers with `dask worker SCHEDULER --resources GPU=1`")
+
+# %% ../nbs/90_reproduce.ipynb #f2874999
+def _created(root: Path) -> list[Path]:
+    "Make `root`; the folders that did not exist before, deepest first."
+    missing = [p for p in [root, *root.parents] if not p.exists()]
+    root.mkdir(parents=True, exist_ok=True)
+    return missing
+
+def _compare_view(address: str, view: dict, secret: str, root: Path, sums: dict):
+    "Refuse a worker that does not see the token or a notebook as this machine does."
+    if view['token'] != secret:
+        raise ClusterError(f"worker {address} on {view['host']} cannot see the runs folder {root}: expected to read the token this machine wrote there, found {view['token'][:120]!r}; the runs folder (--out) must be one every worker sees at the same path (a shared filesystem)")
+    for nb, mine in sums.items():
+        theirs = view['notebooks'].get(nb)
+        if theirs != mine: raise ClusterError(f"worker {address} on {view['host']}: notebook {nb} " + (f"has sha256 {theirs[:12]}…, expected {mine[:12]}… as here; workers need the same checkout" if theirs else "is missing; workers need the same checkout at the same path"))
+
+# %% ../nbs/90_reproduce.ipynb #d11b10cc
+def check_workers(client, root: Path, planned: list[PlannedRun]):
+    "Refuse a cluster before anything is submitted: no workers, a worker that cannot see `root` or a notebook as here, GPU runs without GPU workers."
+    d, root = _distributed(), Path(root).resolve()
+    try: client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+    except (TimeoutError, asyncio.TimeoutError): raise ClusterError(f"the scheduler {client.scheduler.address} has no workers after {CONNECT_SECONDS} s; start some with `dask worker {client.scheduler.address}`") from None
+    _check_gpus(client, planned)
+    made, secret = _created(root), secrets.token_hex(16)
+    token, sums = root/f'.geonb-visible-{secret[:8]}', {str(r.notebook.resolve()): _sha256(r.notebook) for r in planned}
+    try:
+        atomic_write(token, secret)
+        try: views = client.run(_worker_view, str(token), sorted(sums))
+        finally: token.unlink(missing_ok=True)
+        for address, view in sorted(views.items()): _compare_view(address, view, secret, root, sums)
+    except BaseException:
+        for p in made: p.rmdir()
+        raise
+
+# %% ../nbs/90_reproduce.ipynb #f833e0ab
+def _previous_kernel(run: PlannedRun, host: str):
+    "Wait for the kernel of the run's earlier attempt, which a lost worker leaves running for about a second."
+    try: entry = next(e for e in json.loads((run.out_dir.parent/'session.json').read_text())['runs'] if e['folder'] == run.out_dir.name)
+    except (OSError, ValueError, KeyError, StopIteration): return
+    was = entry.get('worker') or {}
+    if entry.get('status') != 'running' or not was.get('kernel'): return
+    if was.get('host') == host: _wait_for_kernels([dict(folder=run.out_dir.name, kernel=was['kernel'])])
+    else: time.sleep(3) # a kernel on another machine cannot be watched from here: give it three of its one-second polls
+
+def _unwanted(worker, key) -> bool:
+    "Whether the scheduler no longer wants this task (cancelled, or its client is gone)."
+    task = worker.state.tasks.get(key)
+    return task is None or task.state in ('cancelled', 'released', 'forgotten')
+
+# %% ../nbs/90_reproduce.ipynb #28438ca0
+def run_task(run: PlannedRun, index: int, timeout: int, # the run, its place in the plan, seconds allowed per cell
+             topic: str, stop_name: str, # the client's event topic and the session's stop Event
+            ) -> Outcome:
+    "A Dask task: execute one planned run on this worker with `execute`, telling the client as it starts."
+    d = _distributed()
+    worker, host, stopped = d.get_worker(), socket.gethostname(), d.Event(stop_name)
+    if stopped.is_set(): return Outcome(run, 'pending', 0.0)
+    _previous_kernel(run, host)
+    about = dict(index=index, name=str(worker.name), address=worker.address, host=host) # the scheduler adds 'worker', the address
+    worker.log_event(topic, dict(about, kind='start'))
+    threads = str(worker.state.nthreads)
+    os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    stop, key, done, t0 = _Stop(), worker.get_current_task(), [], time.time()
+    started = lambda pid: worker.log_event(topic, dict(about, kind='kernel', kernel=pid))
+    thread = threading.Thread(target=lambda: done.append(execute(run, timeout, False, stop, started)), daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        if thread.is_alive() and not stop.event.is_set() and (stopped.is_set() or _unwanted(worker, key)): stop()
+    return done[0] if done else _failed(run, dict(run.params, out_dir=str(run.out_dir.resolve())), 'the run ended without an outcome', t0)
+
+# %% ../nbs/90_reproduce.ipynb #6c24ab94
+def _tag(i: int, planned: list[PlannedRun]) -> str: return f"[{i + 1}/{len(planned)}] {planned[i].card}/{planned[i].run} seed={planned[i].seed}"
+
+class _Listener:
+    "Records the workers' events in the sessions: a run starts (again, after a lost worker), its kernel starts."
+    def __init__(self, planned: list[PlannedRun], sessions: dict): self.planned, self.sessions, self.done, self.lock = planned, sessions, set(), threading.Lock()
+    def __call__(self, event):
+        msg = event[1]
+        i = msg['index']
+        r, where = self.planned[i], dict(name=msg['name'], address=msg['address'], host=msg['host'], kernel=msg.get('kernel'))
+        with self.lock:
+            if i in self.done: return
+            s = self.sessions[r.out_dir.parent]
+            if msg['kind'] == 'kernel': return s.update(r, worker=where)
+            e = s.entry(r)
+            again = e['status'] == 'running'
+            lost = [dict(status='interrupted', error=f"worker {e['worker']['name']} was lost", worker=e['worker'], started=e.get('started'), ended=_now())] if again and e.get('worker') else []
+            s.update(r, status='running', started=_now(), ended=None, kernel=None, worker=where, attempts=e.get('attempts', []) + lost)
+        _say(f"{_tag(i, self.planned)}: {r.notebook.name} -> {r.out_dir} on worker {msg['name']}" + (' (again: its worker was lost)' if again else ''), False)
+
+# %% ../nbs/90_reproduce.ipynb #8a868c4e
+@patch
+def landed(self: _Listener, i: int, future) -> Outcome:
+    "Record a finished task's outcome (a task that failed as a task, e.g. its workers kept dying, as a failed run)."
+    r = self.planned[i]
+    try: o = dataclasses.replace(future.result(), run=r)
+    except Exception as e: o = _failed(r, dict(r.params, out_dir=str(r.out_dir.resolve())), f"the Dask task failed ({_classify(e)[:300]})", time.time())
+    with self.lock:
+        self.done.add(i)
+        if o.status != 'pending': self.sessions[r.out_dir.parent].update(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now())
+    if o.status not in ('interrupted', 'pending'): _say(f"{_tag(i, self.planned)}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), False)
+    return o
+
+# %% ../nbs/90_reproduce.ipynb #3ad3fd62
+def _run_on_cluster(client, planned: list[PlannedRun], sessions: dict, timeout: int) -> list[Outcome]:
+    "Execute the runs as Dask tasks, keeping the sessions current; on Ctrl-C stop them and raise `SessionInterrupted`."
+    d, name = _distributed(), secrets.token_hex(6)
+    stop, topic, heard = d.Event(f'geonb-stop-{name}', client=client), f'geonb-{name}', _Listener(planned, sessions)
+    client.subscribe_topic(topic, heard)
+    futures = {client.submit(run_task, r, i, timeout, topic, stop.name, key=f'geonb-{r.card}-{r.out_dir.name}-{name}', pure=False,
+                             resources={'GPU': 1} if _needs_gpu(r) else None): i for i, r in enumerate(planned)}
+    outcomes = [Outcome(r, 'pending', 0.0) for r in planned]
+    try:
+        for f in d.as_completed(futures): outcomes[futures[f]] = heard.landed(futures[f], f)
+        return outcomes
+    except KeyboardInterrupt:
+        stop.set()
+        with contextlib.suppress(KeyboardInterrupt, TimeoutError, asyncio.TimeoutError): d.wait(list(futures), timeout=30)
+        for f, i in futures.items():
+            if f.done() and i not in heard.done: outcomes[i] = heard.landed(i, f)
+        client.cancel(list(futures))
+    finally: client.unsubscribe_topic(topic)
     for s in sessions.values(): s.finish('interrupted')
     raise SessionInterrupted(list(sessions), _outcomes_of(planned, sessions)) from None
 
@@ -560,14 +761,33 @@ def _close_session(session: Session, mine: list[Outcome], render: bool, registry
 def _check_timeout(timeout):
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1: raise ReproduceError(f"timeout must be a whole number of seconds >= 1, found {timeout!r}")
 
+def _check_jobs(jobs, scheduler, cluster):
+    "Refuse `jobs` this machine cannot share out, or any `jobs` beside a cluster (where each worker thread runs one run)."
+    threads_per_job(jobs)
+    if jobs != 1 and (scheduler is not None or cluster is not None): raise ClusterError(f"--jobs runs side by side on this machine; on a cluster each worker thread runs one run at a time: drop --jobs {jobs} (found it with {'--scheduler' if scheduler is not None else '--cluster'})")
+
+@contextlib.contextmanager
+def _cluster(scheduler, cluster, root: Path, planned: list[PlannedRun]):
+    "Within the block, a checked Dask client (None when neither a scheduler nor a cluster is given); one made here is closed after."
+    if scheduler is None and cluster is None: yield None; return
+    client = connect(scheduler, cluster)
+    mine = client is not scheduler
+    try:
+        check_workers(client, root, planned)
+        yield client
+    finally:
+        if mine: _close(client)
+
 def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int | None = None,
               out: str | Path | None = None, dry_run: bool = False, timeout: int = 3600, render: bool = True,
               cards_folder: str | Path | None = None, progress: bool = True,
               jobs: int = 1, # runs executed side by side, each kernel with cpu_count // jobs threads
               runs: list[str] | None = None, # only these runs of each profile
+              scheduler=None, # a Dask scheduler address (tcp://HOST:PORT) or Client: each run is a task on its workers
+              cluster: str | None = None, # 'local:N': a Dask cluster of N one-thread worker processes on this machine
              ) -> list[Outcome]:
     "Run every planned run, record sessions, render each card from its complete bundles; returns the outcomes."
-    threads_per_job(jobs); _check_timeout(timeout)
+    _check_jobs(jobs, scheduler, cluster); _check_timeout(timeout)
     if out is not None and Path(out).exists() and not Path(out).is_dir(): raise ReproduceError(f"--out {out} is a file; it must be a folder (created if missing)")
     planned = plan(cards, profile, seeds, out, cards_folder, runs)
     if dry_run:
@@ -575,10 +795,12 @@ def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int
         return []
     registry, groups = registered_cards(cards_folder), {}
     for r in planned: groups.setdefault(r.out_dir.parent, []).append(r)
-    with contextlib.ExitStack() as held:
+    with _cluster(scheduler, cluster, Path(out) if out else runs_dir(), planned) as client, contextlib.ExitStack() as held:
         for folder in groups: held.enter_context(_locked(folder))
         sessions = {folder: Session.new(mine[0].card, profile, mine) for folder, mine in groups.items()}
-        outcomes = _run(planned, sessions, timeout, progress, jobs)
+        if client is not None:
+            for s in sessions.values(): s.info['cluster'] = cluster or client.scheduler.address
+        outcomes = _run(planned, sessions, timeout, progress, jobs, client)
         for folder, s in sessions.items(): _close_session(s, [o for o in outcomes if o.run.out_dir.parent == folder], render, registry)
     print(summary_table(outcomes))
     return outcomes
@@ -684,9 +906,11 @@ def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile
            progress: bool = True, # papermill's progress bars
            retry_failed: bool = False, # also execute again runs that failed for reasons other than a dead kernel
            cards_folder: str | Path | None = None, # where cards are registered (default reports/cards)
+           scheduler=None, # a Dask scheduler address or Client: the runs left go to its workers
+           cluster: str | None = None, # 'local:N': a Dask cluster of N one-thread worker processes here
           ) -> list[Outcome]:
     "Continue an interrupted or killed session: keep the runs whose bundles verify, execute the rest, render the card."
-    threads_per_job(jobs); _check_timeout(timeout)
+    _check_jobs(jobs, scheduler, cluster); _check_timeout(timeout)
     folder = Path(session)
     read_session(folder)
     with _locked(folder):
@@ -698,13 +922,14 @@ def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile
         todo = [r for r in planned if states[r.out_dir][0] != 'keep']
         for r in todo: _check_resumable(r)
         _wait_for_kernels([s.entry(r) for r in todo])
-        for r in planned:  # every check passed: now the record and the folders change
-            state, m = states[r.out_dir]
-            if state == 'keep': s.entry(r).update(status=m['status'], error=m.get('error'))
-            else: _reopen(s, s.entry(r), m if state == 'retry' else None)
-        s.begin('resume')
-        print(f"session {folder}: {len(planned) - len(todo)} of {len(planned)} runs kept, {len(todo)} to run")
-        ran = {o.run.out_dir: o for o in (_run(todo, {folder: s}, timeout, progress, jobs) if todo else [])}
+        with _cluster(scheduler, cluster, folder, todo) as client:
+            for r in planned:  # every check passed: now the record and the folders change
+                state, m = states[r.out_dir]
+                if state == 'keep': s.entry(r).update(status=m['status'], error=m.get('error'))
+                else: _reopen(s, s.entry(r), m if state == 'retry' else None)
+            s.begin('resume')
+            print(f"session {folder}: {len(planned) - len(todo)} of {len(planned)} runs kept, {len(todo)} to run")
+            ran = {o.run.out_dir: o for o in (_run(todo, {folder: s}, timeout, progress, jobs, client) if todo else [])}
         outcomes = [ran.get(o.run.out_dir, o) for o in _outcomes_of(planned, {folder: s})]
         _close_session(s, outcomes, render, registry)
     print(summary_table(outcomes))
