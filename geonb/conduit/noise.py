@@ -10,12 +10,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
-from ..core import ConfigError, atomic_path, get_device, seed_everything
+from ..core import ConfigError, get_device, seed_everything
 from ..data import Dataset, Split
-from ..features import FeatureCacheError, feature_cache_dir, state_hash, weights_hash
+from ..features import FeatureCacheError, feature_cache_dir, read_state_file, recipe_key, weights_hash, write_state_file
 from ..train import Learner, TrainConfig
 from .svae import PatchSVAE, SoftHandLoss, cross_attention_params, freckles_64
 
@@ -202,16 +200,10 @@ class TrainedFreckles:
 
 # %% ../../nbs/52_conduit.noise.ipynb #325ff9a7
 def _freckles_recipe(**settings) -> tuple[dict, str]:
-    recipe = dict(model='freckles_64', data='omega_noise', threads=torch.get_num_threads(), torch=torch.__version__.split('+')[0], version=1, **settings)
-    return recipe, hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return recipe_key(model='freckles_64', data='omega_noise', version=1, **settings)
 
 def _read_freckles(path: Path, key: str, recipe: dict) -> TrainedFreckles:
-    try:
-        with safe_open(str(path), framework='pt') as f: meta = f.metadata() or {}
-        state = load_file(str(path))
-    except Exception as e: raise FeatureCacheError(f"{path}: not a readable SVAE file ({type(e).__name__}: {e})") from e
-    if meta.get('key') != key: raise FeatureCacheError(f"{path}: expected SVAE key {key[:20]}..., found {str(meta.get('key'))[:20]}...")
-    if state_hash(state) != meta.get('sha256'): raise FeatureCacheError(f"{path}: the weights do not match the SHA-256 stored with them (corrupt file)")
+    state, meta = read_state_file(path, key, 'SVAE')
     model = freckles_64()
     model.load_state_dict(state)
     return TrainedFreckles(model.eval().requires_grad_(False), recipe, key, path, json.loads(meta['history']), float(meta['valid_mse']),
@@ -244,8 +236,7 @@ def omega_freckles(train: int = 4096, # noise images per epoch (drawn once)
         learner = train_freckles(omega_dataset(train, valid, size, seed), config)
         seconds, mse = time.time() - t0, learner.evaluate('valid')['mse']
         model = learner.model.cpu().eval().requires_grad_(False)
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
         rows = [r for r in learner.history if r['kind'] == 'epoch']
-        meta = dict(key=key, recipe=json.dumps(recipe, sort_keys=True), sha256=state_hash(state), history=json.dumps(rows), valid_mse=repr(mse), seconds=repr(seconds))
-        with atomic_path(path) as tmp: save_file(state, str(tmp), metadata=meta)
+        write_state_file(path, model.state_dict(), key, recipe=json.dumps(recipe, sort_keys=True), history=json.dumps(rows), valid_mse=repr(mse),
+                         seconds=repr(seconds))
     return TrainedFreckles(model, recipe, key, path, rows, mse, seconds, True)
