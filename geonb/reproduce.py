@@ -576,13 +576,19 @@ def connect(scheduler=None, # a scheduler address (tcp://HOST:PORT) or a distrib
     if (scheduler is None) == (cluster is None): raise ClusterError(f"give either a scheduler address or a local:N cluster, found scheduler={scheduler!r}, cluster={cluster!r}")
     d = _distributed()
     if isinstance(scheduler, d.Client): return scheduler
-    if cluster is not None:
-        n = _local_size(cluster)
-        return d.Client(d.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR))
+    if cluster is not None: return d.Client(_local_cluster(_local_size(cluster)))
     if not isinstance(scheduler, str) or not scheduler.strip(): raise ClusterError(f"a scheduler is an address such as tcp://HOST:PORT, found {scheduler!r}")
     try: return d.Client(scheduler, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"cannot reach a Dask scheduler at {scheduler} within {CONNECT_SECONDS} s ({type(e).__name__}: {str(e)[:160]}); expected a running `dask scheduler` there") from None
+
+def _local_cluster(n: int):
+    "A LocalCluster of `n` one-thread worker processes that leave Ctrl-C to this process (they start with SIGINT ignored)."
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None # inherited: a terminal's Ctrl-C reaches the workers too
+    try: return _distributed().LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+    finally:
+        if main: signal.signal(signal.SIGINT, previous)
 
 def _close(client):
     "Close a client made by `connect`, and the local cluster it started."

@@ -69,7 +69,7 @@ def cluster(tmp_path):
             p.wait()
 
 
-@pytest.fixture
+@pytest.fixture(scope='module')
 def local(tmp_path_factory) -> dict:
     "The records and weights of the same card run on this machine, two jobs side by side."
     root = tmp_path_factory.mktemp('local')
@@ -87,6 +87,7 @@ def test_a_worker_killed_mid_run_is_rescheduled_and_resumes_to_the_uninterrupted
     kernels = []
     try:
         session = wait_for(lambda: the_session(tmp_path), p)
+        wait_for(lambda: (session/'session.json').exists(), p)  # the folder is made (and locked) a moment before
         entry = lambda: json.loads((session/'session.json').read_text())['runs'][1]  # main-seed1
         wait_for(lambda: (entry().get('worker') or {}).get('kernel') and list(session.glob('main-seed1/checkpoint/ckpt-*.json')), p)
         victim = entry()['worker']
@@ -169,3 +170,30 @@ def test_without_the_extra_a_scheduler_is_refused_with_what_to_install(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith('geonb reproduce: error: a scheduler or cluster needs Dask distributed, which is not installed') and "install the extra: pip install 'geonb[dask]'" in err, err
     assert not (tmp_path/'runs').exists()
+
+
+def test_ctrl_c_on_a_local_cluster_ends_the_kernels_then_resume_on_it_gives_the_uninterrupted_result(tmp_path, local):
+    card(tmp_path)
+    p = geonb(tmp_path, '--cluster', 'local:2')
+    kernels = []
+    try:
+        session = wait_for(lambda: the_session(tmp_path), p)
+        wait_for(lambda: (session/'session.json').exists(), p)  # the folder is made (and locked) a moment before
+        running = lambda: [(e.get('worker') or {}).get('kernel') for e in json.loads((session/'session.json').read_text())['runs']]
+        kernels = wait_for(lambda: all(running()) and all(list(session.glob(f'main-seed{s}/checkpoint/ckpt-*.json')) for s in (0, 1)) and running(), p)
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the runner and its local workers (kernels have sessions of their own)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert p.returncode == 130, out + err
+    assert 'Traceback' not in err and err.strip().splitlines()[-1] == f'geonb reproduce: interrupted with 0 of 2 runs finished; resume with: geonb reproduce --resume {session}', err
+    assert [pid for pid in kernels if alive(pid)] == []
+    info = json.loads((session/'session.json').read_text())
+    assert info['status'] == 'interrupted' and [r['status'] for r in info['runs']] == ['interrupted', 'interrupted']
+    assert not list(session.glob('*/manifest.json'))  # interrupted, not failed: both resume
+    r = subprocess.run([str(BIN/'geonb'), 'reproduce', '--resume', str(session), '--cluster', 'local:2', '--timeout', '120'], cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads((session/'session.json').read_text())['status'] == 'complete'
+    starts = [(session/f'starts-seed{s}.txt').read_text().split() for s in (0, 1)]
+    assert all(len(s) == 2 and s[0] == '0' and int(s[1]) >= 4 for s in starts), starts  # each run resumed from its checkpoint
+    assert results(session) == local
