@@ -52,7 +52,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def cluster(tmp_path):
-    "`dask scheduler` and two `dask worker --nthreads 1` (w0, w1) on 127.0.0.1; every process they started is ended afterwards."
+    "`dask scheduler` and two `dask worker --nthreads 1` on 127.0.0.1, w0 with a GPU resource, w1 without; every process they started is ended afterwards."
     address, procs, logs = f'tcp://127.0.0.1:{free_port()}', {}, tmp_path/'dask-logs'
     logs.mkdir()
     def start(name, *args):
@@ -60,7 +60,8 @@ def cluster(tmp_path):
             procs[name] = subprocess.Popen([str(BIN/'dask'), *args], cwd=ROOT, env=env(tmp_path), start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         start('scheduler', 'scheduler', '--host', '127.0.0.1', '--port', address.rsplit(':', 1)[1], '--no-dashboard')
-        for name in ('w0', 'w1'): start(name, 'worker', address, '--nthreads', '1', '--name', name, '--host', '127.0.0.1', '--no-dashboard')
+        for name, gpu in (('w0', ['--resources', 'GPU=1']), ('w1', [])):  # w0 declares a GPU (the tests need no real one)
+            start(name, 'worker', address, '--nthreads', '1', '--name', name, '--host', '127.0.0.1', '--no-dashboard', *gpu)
         with distributed.Client(address, timeout=30) as client: client.wait_for_workers(2, timeout=60)
         yield address, procs
     finally:
@@ -112,6 +113,19 @@ def test_a_worker_killed_mid_run_is_rescheduled_and_resumes_to_the_uninterrupted
     assert (folder/'smoke'/'README.md').exists()
     assert not alive(victim['kernel'])  # the lost worker's kernel ended on its own
     print(f'cluster session with a worker killed: {time.time() - t0:.1f} s')
+
+
+def test_cuda_runs_go_only_to_workers_that_declare_a_gpu(tmp_path, cluster):
+    "Runs whose notebook is missing fail at once on whichever worker takes them; the session says which one did."
+    from geonb import reproduce as rp
+    address, _ = cluster
+    runs = [rp.PlannedRun('tiny', name, s, tmp_path/'missing.ipynb', dict(seed=s, **params), tmp_path/'runs'/'tiny'/'smoke-x'/f'{name}-seed{s}')
+            for name, params in (('gpu', dict(device='cuda')), ('cpu', dict(device='cpu'))) for s in range(4)]
+    session = rp.Session.new('tiny', 'smoke', runs)
+    with distributed.Client(address, timeout=30) as client: outcomes = rp._run_on_cluster(client, runs, {session.folder: session}, 60)
+    assert [o.status for o in outcomes] == ['failed'] * 8 and all('FileNotFoundError' in o.error for o in outcomes)
+    took = {(e['run'], e['worker']['name']) for e in json.loads((session.folder/'session.json').read_text())['runs']}
+    assert {w for run, w in took if run == 'gpu'} == {'w0'}, took  # cpu runs may go to either worker
 
 
 def test_an_unreachable_scheduler_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
