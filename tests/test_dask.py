@@ -211,3 +211,25 @@ def test_ctrl_c_on_a_local_cluster_ends_the_kernels_then_resume_on_it_gives_the_
     starts = [(session/f'starts-seed{s}.txt').read_text().split() for s in (0, 1)]
     assert all(len(s) == 2 and s[0] == '0' and int(s[1]) >= 4 for s in starts), starts  # each run resumed from its checkpoint
     assert results(session) == local
+
+
+def test_a_killed_runner_has_its_kernels_ended_by_the_workers_then_resume_on_the_cluster_gives_the_uninterrupted_result(tmp_path, cluster, local):
+    "The scheduler drops a lost client's tasks; each task sees it is no longer wanted and ends its kernel."
+    address, _ = cluster
+    card(tmp_path)
+    p = geonb(tmp_path, '--scheduler', address)
+    try:
+        session = wait_for(lambda: the_session(tmp_path), p)
+        wait_for(lambda: (session/'session.json').exists(), p)
+        kernels = lambda: [(e.get('worker') or {}).get('kernel') for e in json.loads((session/'session.json').read_text())['runs']]
+        pids = wait_for(lambda: all(kernels()) and all(list(session.glob(f'main-seed{s}/checkpoint/ckpt-*.json')) for s in (0, 1)) and kernels(), p)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL); p.wait()
+    deadline = time.time() + 20
+    while any(alive(k) for k in pids) and time.time() < deadline: time.sleep(0.1)
+    assert [k for k in pids if alive(k)] == []
+    r = subprocess.run([str(BIN/'geonb'), 'reproduce', '--resume', str(session), '--scheduler', address, '--timeout', '120'], cwd=ROOT, env=env(tmp_path), capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0 and '0 of 2 runs kept, 2 to run' in r.stdout, r.stdout + r.stderr
+    starts = [(session/f'starts-seed{s}.txt').read_text().split() for s in (0, 1)]
+    assert all(len(s) == 2 and s[0] == '0' and int(s[1]) >= 4 for s in starts), starts
+    assert results(session) == local
