@@ -612,18 +612,21 @@ def _worker_view(token: str, notebooks: list[str]) -> dict:
     return dict(token=seen, notebooks={nb: _sha256(nb) for nb in notebooks}, host=socket.gethostname())
 
 # %% ../nbs/90_reproduce.ipynb #2b32f6ed
-def _needs_gpu(run: PlannedRun) -> bool:
-    "Whether the run asks for a CUDA device (its `device` parameter, or the notebook's default)."
+def _needs_gpu(run: PlannedRun, gpus: bool = False) -> bool: # gpus: whether some worker declares a GPU
+    "Whether the run goes to a GPU worker: `device` cuda, or auto on a cluster with GPU workers (its parameter, else the notebook's default)."
     device = run.params.get('device')
     if device is None:
         with contextlib.suppress(ReproduceError): device = str(_inspect(run.notebook).get('device', {}).get('default') or '').strip('\'"')
-    return isinstance(device, str) and device.startswith('cuda')
+    return isinstance(device, str) and (device.startswith('cuda') or (device == 'auto' and gpus))
+
+def _has_gpus(client) -> bool:
+    return any(w.get('resources', {}).get('GPU', 0) >= 1 for w in client.scheduler_info(n_workers=-1)['workers'].values())
 
 def _check_gpus(client, planned: list[PlannedRun]):
     "Refuse runs that need a GPU when no worker declares one."
     gpu = [r for r in planned if _needs_gpu(r)]
     workers = client.scheduler_info(n_workers=-1)['workers']
-    if gpu and not any(w.get('resources', {}).get('GPU', 0) >= 1 for w in workers.values()):
+    if gpu and not _has_gpus(client):
         raise ClusterError(f"run {gpu[0].card}/{gpu[0].run} seed={gpu[0].seed} needs a GPU (device: cuda), but none of the {len(workers)} workers declares one; start GPU workers with `dask worker SCHEDULER --resources GPU=1`")
 
 # %% ../nbs/90_reproduce.ipynb #f2874999
@@ -735,8 +738,9 @@ def _run_on_cluster(client, planned: list[PlannedRun], sessions: dict, timeout: 
     d, name = _distributed(), secrets.token_hex(6)
     stop, topic, heard = d.Event(f'geonb-stop-{name}', client=client), f'geonb-{name}', _Listener(planned, sessions)
     client.subscribe_topic(topic, heard)
+    gpus = _has_gpus(client)
     futures = {client.submit(run_task, r, i, timeout, topic, stop.name, key=f'geonb-{r.card}-{r.out_dir.name}-{name}', pure=False,
-                             resources={'GPU': 1} if _needs_gpu(r) else None): i for i, r in enumerate(planned)}
+                             resources={'GPU': 1} if _needs_gpu(r, gpus) else None): i for i, r in enumerate(planned)}
     outcomes = [Outcome(r, 'pending', 0.0) for r in planned]
     try:
         for f in d.as_completed(futures): outcomes[futures[f]] = heard.landed(futures[f], f)
