@@ -847,7 +847,7 @@ def read_session(folder: str | Path) -> dict:
     return info
 
 # %% ../nbs/90_reproduce.ipynb #d6521a47
-_RETRIED = ('the kernel died',) # failures that say nothing about the run itself
+_RETRIED = ('the kernel died', 'the Dask task failed') # failures that say nothing about the run itself (a Dask task fails so when its workers keep dying)
 
 def _run_state(folder: Path, retry_failed: bool = False) -> tuple[str, dict | None]:
     "('keep', manifest) for a finished run, ('retry', manifest) for a failed one to execute again, ('run', None) for an unfinished one."
