@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup data browser test reproduce lint-nbs clean
+.PHONY: setup data browser test test-slow reproduce lint-nbs clean
 
 setup:
 	@target="$(VENV_CACHE)/venv-$(DEPS_KEY)"; \
@@ -60,7 +60,11 @@ lint-nbs:
 
 test: setup data browser lint-nbs
 	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest tests/ -q
+	$(BIN)/python -m pytest tests/ -q -m 'not slow'
+
+# The fault tests that take over a minute each (Ctrl-C and a killed runner on a Dask cluster).
+test-slow: setup data
+	$(BIN)/python -m pytest tests/ -q -m slow
 
 # The main job: every registered card's quick profile (offline real data), executed through papermill
 # into reports/runs/<card>/<run-id>/, then the cards and reports/index.md are rendered from the bundles.

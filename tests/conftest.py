@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: fault tests of over a minute each, left out of `make test` (run them with `make test-slow`)')
+
+
 def run(*args, timeout=600, **kw):
     "Run a command from the repo root with one torch thread; returns CompletedProcess (never raises)."
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1', **kw.pop('env', {})}

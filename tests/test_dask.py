@@ -186,6 +186,7 @@ def test_without_the_extra_a_scheduler_is_refused_with_what_to_install(tmp_path,
     assert not (tmp_path/'runs').exists()
 
 
+@pytest.mark.slow  # over a minute each; `make test-slow` runs them
 def test_ctrl_c_on_a_local_cluster_ends_the_kernels_then_resume_on_it_gives_the_uninterrupted_result(tmp_path, local):
     card(tmp_path)
     p = geonb(tmp_path, '--cluster', 'local:2')
@@ -213,6 +214,7 @@ def test_ctrl_c_on_a_local_cluster_ends_the_kernels_then_resume_on_it_gives_the_
     assert results(session) == local
 
 
+@pytest.mark.slow  # over a minute each; `make test-slow` runs them
 def test_a_killed_runner_has_its_kernels_ended_by_the_workers_then_resume_on_the_cluster_gives_the_uninterrupted_result(tmp_path, cluster, local):
     "The scheduler drops a lost client's tasks; each task sees it is no longer wanted and ends its kernel."
     address, _ = cluster
