@@ -80,3 +80,19 @@ def medmnist_root(tmp_path):
         arrays[f'{split}_labels'] = (np.arange(n) % 8).reshape(n, 1).astype(np.uint8)
     np.savez(d/'bloodmnist.npz', **arrays)
     return tmp_path
+
+
+def plan_real_notebook(tmp_path: Path, notebook: str, spec: dict):
+    "Dry-run a one-run smoke card of a real experiment notebook with `spec`: the runner's plan checks, no kernel."
+    import yaml
+    card = tmp_path/'cards'/'real'; card.mkdir(parents=True)
+    (card/'card.yaml').write_text(yaml.safe_dump(dict(title='Plumbing', notebook=str(ROOT/notebook), claims=[])))
+    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0], runs={'main': spec})))
+    env = {'GEONB_CARDS': str(tmp_path/'cards'), 'GEONB_RUNS': str(tmp_path/'runs')}
+    return run(BIN/'geonb', 'reproduce', 'real', '--profile', 'smoke', '--dry-run', env=env)
+
+
+def papermill_real_notebook(tmp_path: Path, notebook: str, *args):
+    "Execute a real experiment notebook with papermill into tmp_path/run; returns (CompletedProcess, the run folder)."
+    out = tmp_path/'run'
+    return run(BIN/'papermill', '-k', 'python3', str(ROOT/notebook), str(tmp_path/'out.ipynb'), '-p', 'out_dir', str(out), *args), out

@@ -1,16 +1,7 @@
 """conduit.ipynb refuses bad values: in the runner's plan (no kernel starts) and in the notebook itself (nothing is written)."""
 import pytest
-import yaml
 
-from conftest import BIN, ROOT, run
-
-
-def plan(tmp_path, spec):
-    card = tmp_path/'cards'/'c'; card.mkdir(parents=True)
-    (card/'card.yaml').write_text(yaml.safe_dump(dict(title='Conduit plumbing', notebook=str(ROOT/'nbs/experiments/conduit.ipynb'), claims=[])))
-    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0], runs={'main': spec})))
-    env = {'GEONB_CARDS': str(tmp_path/'cards'), 'GEONB_RUNS': str(tmp_path/'runs')}
-    return run(BIN/'geonb', 'reproduce', 'c', '--profile', 'smoke', '--dry-run', env=env)
+from conftest import papermill_real_notebook, plan_real_notebook
 
 
 @pytest.mark.parametrize('spec, message', [
@@ -23,7 +14,7 @@ def plan(tmp_path, spec):
     ({'dataset': 'cifar100'}, "parameter 'dataset' must be a dataset registered"),
 ])
 def test_bad_values_are_refused_in_the_plan(tmp_path, spec, message):
-    r = plan(tmp_path, spec)
+    r = plan_real_notebook(tmp_path, 'nbs/experiments/conduit.ipynb', spec)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert not (tmp_path/'runs').exists()
 
@@ -33,7 +24,6 @@ def test_bad_values_are_refused_in_the_plan(tmp_path, spec, message):
     (['-p', 'svae_size', '10'], 'svae_size in conduit.ipynb: expected a multiple of the patch size 4'),
 ])
 def test_bad_values_stop_the_notebook_before_anything_is_written(tmp_path, args, message):
-    out = tmp_path/'run'
-    r = run(BIN/'papermill', '-k', 'python3', str(ROOT/'nbs/experiments/conduit.ipynb'), str(tmp_path/'out.ipynb'), '-p', 'out_dir', str(out), *args)
+    r, out = papermill_real_notebook(tmp_path, 'nbs/experiments/conduit.ipynb', *args)
     assert r.returncode != 0 and message in (r.stdout + r.stderr), r.stderr[-2000:]
     assert not out.exists()

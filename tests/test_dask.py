@@ -3,10 +3,9 @@ import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import BIN, ROOT, write_notebook
-from test_faults import TRAIN, alive, results, the_session, wait_for
+from conftest import BIN, ROOT
+from test_faults import TRAIN, alive, results, the_session, train_card, wait_for
 
 import distributed  # the dask extra, which `make test` installs: without it these tests fail rather than vanish
 
@@ -19,19 +18,10 @@ STARTS = '''class Start(Callback):
 
 
 def card(root: Path) -> Path:
-    "A card that trains a small MLP on digits through Learner, checkpointing every 4 steps, one run per seed (0 and 1)."
+    "The fault tests' training card, its notebook also noting the step each attempt starts from; one run per seed (0 and 1)."
     body = TRAIN.replace('seed_everything(seed)\n', STARTS + 'seed_everything(seed)\n', 1).replace('callbacks=[Pace()]', 'callbacks=[Pace(), Start()]')
     assert 'Start()' in body and 'class Start' in body
-    write_notebook(root/'train.ipynb', 'epochs: int = 2  # passes over the training split\nhidden: int = 32  # hidden units\n'
-                   'pause: float = 0.0  # seconds slept after each step\ndie_at: int = 0  # step at which the kernel kills itself once\n'
-                   'die_marker: str = ""  # file that says the kernel has died once\nseed: int = 0  # seed\nout_dir: str = ""  # run folder', body)
-    folder = root/'cards'/'tiny'; folder.mkdir(parents=True)
-    (folder/'card.yaml').write_text(yaml.safe_dump(dict(
-        title='Tiny training card', notebook=str(root/'train.ipynb'), summary='A test card.',
-        claims=[dict(claim='learns digits', reports=0.5, protocol='made up', source='test',
-                     record=dict(run='main', metric='accuracy', dataset='digits'), criterion=dict(at_least=0.1))])))
-    (folder/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0, 1], runs={'main': dict(pause=0.05)})))
-    return folder
+    return train_card(root, body=body, pause=0.05)
 
 
 def env(root: Path) -> dict:

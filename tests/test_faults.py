@@ -42,17 +42,17 @@ except SessionInterrupted as e:
 sys.exit(0 if all(o.status == 'complete' for o in outcomes) else 1)'''
 
 
-def train_card(root: Path, seeds=(0, 1), **params) -> Path:
-    "A card whose notebook trains a small MLP on digits through Learner for 2 epochs, one run per seed."
+def train_card(root: Path, seeds=(0, 1), body: str = TRAIN, pause: float = 0.04, **params) -> Path:
+    "A card whose notebook (default TRAIN) trains a small MLP on digits through Learner for 2 epochs, one run per seed."
     write_notebook(root/'train.ipynb', 'epochs: int = 2  # passes over the training split\nhidden: int = 32  # hidden units\n'
                    'pause: float = 0.0  # seconds slept after each step\ndie_at: int = 0  # step at which the kernel kills itself once\n'
-                   'die_marker: str = ""  # file that says the kernel has died once\nseed: int = 0  # seed\nout_dir: str = ""  # run folder', TRAIN)
+                   'die_marker: str = ""  # file that says the kernel has died once\nseed: int = 0  # seed\nout_dir: str = ""  # run folder', body)
     card = root/'cards'/'tiny'; card.mkdir(parents=True)
     (card/'card.yaml').write_text(yaml.safe_dump(dict(
         title='Tiny training card', notebook=str(root/'train.ipynb'), summary='A test card.',
         claims=[dict(claim='learns digits', reports=0.5, protocol='made up', source='test',
                      record=dict(run='main', metric='accuracy', dataset='digits'), criterion=dict(at_least=0.1))])))
-    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=list(seeds), runs={'main': dict(pause=0.04, **params)})))
+    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=list(seeds), runs={'main': dict(pause=pause, **params)})))
     (root/'runner.py').write_text(RUNNER)
     return card
 
