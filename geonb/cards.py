@@ -14,9 +14,11 @@ from .runs import BundleError, read_records, runs_dir
 from .reproduce import Card, _yaml, cards_dir, load_card, registered_cards
 
 # %% auto #0
-__all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'PUBLISHED_PROFILE', 'CardError', 'Claim', 'check_claims', 'profile_sessions',
-           'Collection', 'collect', 'measurement', 'why_not_measured', 'judge', 'table_row', 'protocol_text',
-           'card_data', 'check_rendered', 'card_folder', 'render_card', 'render_index']
+__all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'NOTEBOOK_TEXT_LIMIT', 'NOTEBOOK_IMAGE_LIMIT', 'PUBLISHED_PROFILE', 'CardError',
+           'Claim', 'check_claims', 'profile_sessions', 'Collection', 'collect', 'measurement', 'why_not_measured',
+           'judge', 'table_row', 'protocol_text', 'card_data', 'check_rendered', 'collapse_progress', 'cap_text',
+           'slim_notebook', 'executed_notebooks', 'card_folder', 'render_card', 'judged_claims', 'verdict_counts_table',
+           'claims_markdown', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #86da2740
 class CardError(GeonbError, ValueError):
@@ -85,7 +87,7 @@ def _read_session(session: Path, info: dict) -> tuple[list[dict], list[dict]]:
         folder = session/r['folder']
         try: manifest, records = read_records(folder)
         except BundleError as e: failed.append(dict(run=r['run'], seed=r['seed'], session=session.name, reason=str(e).replace(str(session) + '/', ''))); continue
-        bundles.append(dict(run=r['run'], seed=r['seed'], session=session.name, folder=f"{session.name}/{r['folder']}", path=folder,
+        bundles.append(dict(run=r['run'], seed=r['seed'], session=session.name, folder=f"{session.name}/{r['folder']}", path=folder, entry=r,
                             manifest=manifest, records=records, manifest_sha256=sha256_file(folder/'manifest.json'),
                             records_sha256=sha256_file(folder/'records.json')))
     return bundles, failed
@@ -295,6 +297,91 @@ def check_rendered(text: str, where: str = 'card'):
     if hit: raise CardError(f"{where}: unrendered template field {hit.group(0)!r} at character {hit.start()}")
     return text
 
+# %% ../nbs/91_cards.ipynb #d05a16f8
+NOTEBOOK_TEXT_LIMIT = 4000 # characters kept of one text output in a card's copy of a notebook
+NOTEBOOK_IMAGE_LIMIT = 400_000 # bytes of base64 figures kept per copied notebook
+
+def _joined(v) -> str: return ''.join(v) if isinstance(v, list) else str(v)
+
+def collapse_progress(text: str) -> str:
+    "A stream as a terminal shows it: each line's text after its last carriage return."
+    return '\n'.join(line.rstrip('\r').rsplit('\r', 1)[-1] for line in text.split('\n'))
+
+def cap_text(text: str, limit: int = NOTEBOOK_TEXT_LIMIT) -> str:
+    "`text`, or its first and last `limit // 2` characters with a line saying how much was left out."
+    if len(text) <= limit: return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half:,} characters left out of this copy ...]\n{text[-half:]}"
+
+# %% ../nbs/91_cards.ipynb #7019822b
+def _slim_output(out: dict, budget: list) -> dict:
+    "One output made small; `budget` is a one-item list of the image bytes still allowed."
+    out = dict(out)
+    if out.get('output_type') == 'stream': out['text'] = cap_text(collapse_progress(_joined(out.get('text', ''))))
+    if 'data' in out:
+        data = {k: v for k, v in out['data'].items() if not k.startswith('application/vnd.jupyter.widget')}
+        for k, v in list(data.items()):
+            if k.startswith('image/'):
+                size = len(_joined(v))
+                if size > budget[0]: data = {'text/plain': f"[figure left out of this copy ({size:,} bytes); it is in the run bundle's notebook]"}; break
+                budget[0] -= size
+            elif k.startswith('text/'): data[k] = cap_text(_joined(v))
+        out['data'] = data or {'text/plain': '[an interactive widget; not kept in this copy]'}
+    return out
+
+def slim_notebook(nb: dict, # an executed notebook as JSON
+                  image_limit: int = NOTEBOOK_IMAGE_LIMIT, # bytes of base64 figures kept
+                 ) -> dict:
+    "A copy of an executed notebook small enough to commit beside its card."
+    budget, cells = [image_limit], []
+    for cell in nb.get('cells', []):
+        cell = dict(cell)
+        if 'outputs' in cell: cell['outputs'] = [_slim_output(o, budget) for o in cell['outputs']]
+        cells.append(cell)
+    meta = {k: v for k, v in nb.get('metadata', {}).items() if k != 'widgets'}
+    return dict(nb, cells=cells, metadata=meta)
+
+# %% ../nbs/91_cards.ipynb #0755353b
+def _notebook_check(b: dict) -> tuple[Path | None, str]:
+    "The bundle's executed notebook and the check it passed, or None and why it is not kept."
+    nb = b['path']/f"{b['run']}.ipynb"
+    if not nb.is_file(): return None, 'no executed notebook in the run folder'
+    recorded = b.get('entry', {}).get('notebook_sha256')
+    if recorded: return (nb, 'sha256 recorded by the runner') if sha256_file(nb) == recorded else (None, 'the notebook changed after the run (sha256 differs from session.json)')
+    try: injected = json.loads(nb.read_text())['metadata']['papermill']['parameters']
+    except (OSError, ValueError, KeyError, TypeError): return None, 'not a papermill notebook, and session.json records no checksum for it'
+    params = b['manifest'].get('params', {})
+    if not isinstance(injected, dict) or not injected or any(params.get(k) != v for k, v in injected.items()):
+        return None, "its papermill parameters differ from the bundle's, and session.json records no checksum for it"
+    return nb, "papermill parameters match the bundle's manifest (the session recorded no checksum)"
+
+def executed_notebooks(col: Collection, folder: Path) -> list[dict]:
+    "Copy each bundle's verified, slimmed notebook into `folder/runs`; one row per bundle saying what was kept."
+    dest, rows = folder/'runs', []
+    if dest.exists(): shutil.rmtree(dest)
+    order = {run: i for i, run in enumerate(col.runs)}
+    for b in sorted(col.bundles, key=lambda b: (order[b['run']], b['seed'])):
+        src, how = _notebook_check(b)
+        row = dict(run=b['run'], seed=b['seed'], file=None, check=how)
+        if src is not None:
+            target = dest/f"{b['run']}-seed{b['seed']}.ipynb"
+            atomic_write(target, json.dumps(slim_notebook(json.loads(src.read_text())), indent=1, ensure_ascii=False) + '\n')
+            row.update(file=f"runs/{target.name}", source_sha256=sha256_file(src), sha256=sha256_file(target))
+        rows.append(row)
+    return rows
+
+# %% ../nbs/91_cards.ipynb #2feb628f
+def _notebook_links(rows: list[dict]) -> list[str]:
+    "The card's list of executed notebooks, one line per run."
+    if not rows: return []
+    lines, by = ['## Executed notebooks', '', "Each run's notebook as papermill executed it (a slimmed copy: progress bars collapsed, long outputs cut)."
+                 " A run without a link says why its notebook was not kept.", ''], {}
+    for r in rows: by.setdefault(r['run'], []).append(r)
+    for run, rs in by.items():
+        links = [f"[seed {r['seed']}]({r['file']})" if r['file'] else f"seed {r['seed']} (not kept: {r['check']})" for r in rs]
+        lines.append(f"- {run}: " + ', '.join(links))
+    return lines + ['']
+
 # %% ../nbs/91_cards.ipynb #f65c16df
 PUBLISHED_PROFILE = 'quick'
 
@@ -314,7 +401,7 @@ def _planned_runs(card: Card, profile: str) -> set | None:
     except GeonbError: return None
 
 # %% ../nbs/91_cards.ipynb #469e0c60
-def _card_body(card: Card, col: Collection, folder: Path) -> tuple[list[str], list[dict]]:
+def _card_body(card: Card, col: Collection, folder: Path, notebooks: list[dict] = ()) -> tuple[list[str], list[dict]]:
     "The card's markdown below the front matter, and its verdict rows."
     claims, judged = _claims_table(card, col, _planned_runs(card, col.profile))
     counts = ', '.join(f"{sum(j['verdict'] == v for j in judged)} {v}" for v in VERDICTS)
@@ -327,18 +414,18 @@ def _card_body(card: Card, col: Collection, folder: Path) -> tuple[list[str], li
             '## Claims', '', f"Verdicts: {counts}.", '', *claims, '', '## Results by dataset', '', *_dataset_tables(card, col),
             *failed, *_figures(card, col, folder), '## Parameters', '', *_params_table(col), '',
             '## All records', '', *_records_details(col), '## Hardware and versions', '', *_environment(col.bundles[0]['manifest']), '',
-            *_reproduce_section(card, col), *(['## Notes', '', card.spec['notes'].strip(), ''] if card.spec.get('notes') else [])]
+            *_reproduce_section(card, col), *_notebook_links(list(notebooks)), *(['## Notes', '', card.spec['notes'].strip(), ''] if card.spec.get('notes') else [])]
     return body, judged
 
 # %% ../nbs/91_cards.ipynb #742eb191
-def _ledger(card: Card, col: Collection, judged: list[dict]) -> dict:
+def _ledger(card: Card, col: Collection, judged: list[dict], notebooks: list[dict] = ()) -> dict:
     "What results.json holds."
     return dict(card=card.name, profile=col.profile, sessions=col.sessions,
                 bundles=[dict(run=b['run'], seed=b['seed'], folder=b['folder'], manifest_sha256=b['manifest_sha256'], records_sha256=b['records_sha256'])
                          for b in col.bundles],
                 records=[dict(run=b['run'], **r.to_dict()) for b in col.bundles for r in b['records']],
                 verdicts=[dict(claim=j['claim'], verdict=j['verdict'], measured=j['measured'], criterion=j['criterion'], why=j['why']) for j in judged],
-                failed=[{k: f[k] for k in ('run', 'seed', 'session', 'reason')} for f in col.failed])
+                failed=[{k: f[k] for k in ('run', 'seed', 'session', 'reason')} for f in col.failed], notebooks=list(notebooks))
 
 # %% ../nbs/91_cards.ipynb #6607068f
 def render_card(card: Card | str | Path, # a registered card, its name, or a session folder made by `geonb reproduce`
@@ -356,12 +443,13 @@ def render_card(card: Card | str | Path, # a registered card, its name, or a ses
     check_claims(card)
     col = collect(card.name, profile, sessions if sessions is not None else profile_sessions(card.name, profile, root))
     data = card_data(card, col)
-    body, judged = _card_body(card, col, folder)
+    notebooks = executed_notebooks(col, folder)
+    body, judged = _card_body(card, col, folder, notebooks)
     text = check_rendered('---\n' + data.to_yaml() + '\n---\n\n' + '\n'.join(body), f'card {card.name}')
     path = folder/'README.md'
     atomic_write(path, text)
     _check_round_trip(path, data)
-    atomic_write(folder/'results.json', json.dumps(_ledger(card, col, judged), indent=1, sort_keys=True) + '\n')
+    atomic_write(folder/'results.json', json.dumps(_ledger(card, col, judged, notebooks), indent=1, sort_keys=True) + '\n')
     return path
 
 # %% ../nbs/91_cards.ipynb #a9600119
@@ -374,39 +462,64 @@ def _ledger_collection(card: Card, ledger: dict) -> Collection:
     bundles = [dict(run=run, seed=seed, records=recs) for (run, seed), recs in by.items()]
     return Collection(card.name, ledger['profile'], bundles, ledger.get('failed', []), ledger.get('sessions', []), [])
 
-def _index_rows(name: str, card: Card) -> tuple[list[str], dict]:
-    "A card's index rows (quick profile first) and its verdict counts."
+def _judged_claims(name: str, card: Card) -> tuple[list[dict], dict]:
+    "A card's claims judged from its results.json files (quick profile first), and its verdict counts."
     found = [p for p in [card.folder/'results.json', *sorted(card.folder.glob('*/results.json'))] if p.exists()]
     counts = {v: 0 for v in VERDICTS}
-    if not found: return [table_row(f"[{name}](cards/{name}/)", 'not reproduced yet', '', '', '', '', '')], counts
+    if not found: return [dict(card=name, link=f"cards/{name}/", claim='not reproduced yet', reports='', criterion='', measured='', verdict='', profile='')], counts
     rows = []
     for p in found:
         ledger = json.loads(p.read_text())
-        link = (card_folder(Path('cards')/name, ledger['profile'])/'README.md').as_posix()
+        row = dict(card=name, link=(card_folder(Path('cards')/name, ledger['profile'])/'README.md').as_posix(), profile=ledger['profile'])
         if 'records' not in ledger:  # a card rendered before records existed: its numbers cannot be judged here
-            rows.append(table_row(f"[{name}]({link})", f"rendered by an earlier geonb without typed records; rerun `geonb reproduce {name} --profile {ledger['profile']}`",
-                                  '', '', '', 'not judged', ledger['profile']))
+            rows.append(dict(row, claim=f"rendered by an earlier geonb without typed records; rerun `geonb reproduce {name} --profile {ledger['profile']}`",
+                             reports='', criterion='', measured='', verdict='not judged'))
             continue
         col = _ledger_collection(card, ledger)
         for c in check_claims(card):
             j = judge(c, col, _planned_runs(card, ledger['profile'])); counts[j['verdict']] += 1
-            rows.append(table_row(f"[{name}]({link})", c.text, _reported(c, j['record_unit']),
-                                  j['criterion'], j['measured'] if j['summary'] else f"not measured: {j['why']}", f"**{j['verdict']}**", ledger['profile']))
+            rows.append(dict(row, claim=c.text, reports=_reported(c, j['record_unit']), criterion=j['criterion'],
+                             measured=j['measured'] if j['summary'] else f"not measured: {j['why']}", verdict=j['verdict']))
     return rows, counts
 
-# %% ../nbs/91_cards.ipynb #959bd315
-def render_index(folder: str | Path | None = None) -> Path:
-    "Write reports/index.md from every card's results.json."
+def judged_claims(folder: str | Path | None = None, # the cards folder (default reports/cards)
+                 ) -> tuple[list[dict], dict]:
+    "Every claim of every registered card with its computed verdict (links relative to reports/), and the verdict counts per card."
     folder = Path(folder) if folder else cards_dir()
-    rows, summary = [], ['| card | ' + ' | '.join(VERDICTS) + ' |', '|---|' + '---|' * len(VERDICTS)]
+    rows, counts = [], {}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the card render already warned about missing records
         for name, card in registered_cards(folder).items():
-            r, counts = _index_rows(name, card); rows += r
-            summary.append(table_row(f"[{name}](cards/{name}/README.md)", *counts.values()))
+            r, counts[name] = _judged_claims(name, card); rows += r
+    return rows, counts
+
+# %% ../nbs/91_cards.ipynb #959bd315
+def _link(row: dict, prefix: str) -> str: return f"[{row['card']}]({prefix}{row['link']})"
+def _bold(v: str) -> str: return f"**{v}**" if v else ''
+
+def verdict_counts_table(counts: dict, prefix: str = '') -> list[str]:
+    "The verdict counts per card as markdown table lines."
+    return ['| card | ' + ' | '.join(VERDICTS) + ' |', '|---|' + '---|' * len(VERDICTS),
+            *[table_row(f"[{name}]({prefix}cards/{name}/README.md)", *c.values()) for name, c in counts.items()]]
+
+def claims_markdown(folder: str | Path | None = None, # the cards folder (default reports/cards)
+                    prefix: str = 'reports/', # what links to a card start with, seen from where the text is shown
+                   ) -> str:
+    "A compact overview for a front page: verdict counts per card, then every claim with what geonb measures and its verdict."
+    rows, counts = judged_claims(folder)
+    return '\n'.join(['**Verdicts per card**', '', *verdict_counts_table(counts, prefix), '', '**Every claim**', '',
+                      '| card | claim | geonb measures | verdict |', '|---|---|---|---|',
+                      *[table_row(_link(r, prefix), r['claim'], r['measured'], _bold(r['verdict'])) for r in rows]]) + '\n'
+
+# %% ../nbs/91_cards.ipynb #39d4f99e
+def render_index(folder: str | Path | None = None) -> Path:
+    "Write reports/index.md from every card's results.json."
+    folder = Path(folder) if folder else cards_dir()
+    rows, counts = judged_claims(folder)
     text = ['# geonb reports', '', 'Every claim of every card, judged against what geonb measured. Generated by `geonb reproduce` '
-            'from the cards\' verified records; do not edit.', '', '## Verdicts per card', '', *summary, '', '## Every claim', '',
-            '| card | claim | source reports | criterion | geonb measures | verdict | profile |', '|---|---|---|---|---|---|---|', *rows]
+            'from the cards\' verified records; do not edit.', '', '## Verdicts per card', '', *verdict_counts_table(counts), '', '## Every claim', '',
+            '| card | claim | source reports | criterion | geonb measures | verdict | profile |', '|---|---|---|---|---|---|---|',
+            *[table_row(_link(r, ''), r['claim'], r['reports'], r['criterion'], r['measured'], _bold(r['verdict']), r['profile']) for r in rows]]
     path = folder.parent/'index.md'
     atomic_write(path, check_rendered('\n'.join(text) + '\n', 'reports/index.md'))
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .core import GeonbError, atomic_write, project_root
+from .core import GeonbError, atomic_write, project_root, sha256_file
 from .runs import BundleError, runs_dir, mark_failed, read_bundle
 from fastcore.basics import patch
 
@@ -280,6 +280,7 @@ class Outcome:
     status: str # complete, failed or diverged; interrupted (Ctrl-C) or pending (never started)
     seconds: float
     error: str | None = None
+    notebook_sha256: str | None = None # of the executed notebook papermill wrote (complete runs), so a card can link the very file
 
 # %% ../nbs/90_reproduce.ipynb #bb268af8
 def _classify(e: BaseException) -> str:
@@ -359,7 +360,7 @@ def execute(run: PlannedRun, timeout: int = 3600, # seconds allowed per cell
         return _failed(run, params, _classify(e), t0)
     try: status = json.loads((run.out_dir/'manifest.json').read_text())['status']
     except (OSError, ValueError, KeyError): return _failed(run, params, 'the notebook finished without writing a run bundle manifest', t0)
-    return Outcome(run, status, round(time.time() - t0, 1))
+    return Outcome(run, status, round(time.time() - t0, 1), notebook_sha256=sha256_file(run.executed) if run.executed.is_file() else None)
 
 # %% ../nbs/90_reproduce.ipynb #77d08075
 def summary_table(outcomes: list[Outcome]) -> str:
@@ -485,7 +486,7 @@ def _execute_one(i: int, planned: list[PlannedRun], timeout: int, progress: bool
     record(r, status='running', started=_now(), ended=None, kernel=None)
     _say(f"{tag}: {r.notebook.name} -> {r.out_dir}", bars)
     o = execute(r, timeout, progress, stop, on_start=lambda pid: record(r, kernel=pid))
-    record(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now())
+    record(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now(), notebook_sha256=o.notebook_sha256)
     if o.status != 'interrupted': _say(f"{tag}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), bars)
     return o
 
@@ -728,7 +729,7 @@ def landed(self: _Listener, i: int, future) -> Outcome:
     except Exception as e: o = _failed(r, dict(r.params, out_dir=str(r.out_dir.resolve())), f"the Dask task failed ({_classify(e)[:300]})", time.time())
     with self.lock:
         self.done.add(i)
-        if o.status != 'pending': self.sessions[r.out_dir.parent].update(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now())
+        if o.status != 'pending': self.sessions[r.out_dir.parent].update(r, status=o.status, seconds=o.seconds, error=o.error, ended=_now(), notebook_sha256=o.notebook_sha256)
     if o.status not in ('interrupted', 'pending'): _say(f"{_tag(i, self.planned)}: {o.status} in {o.seconds:.1f}s" + (f": {o.error}" if o.error else ''), False)
     return o
 
@@ -863,7 +864,7 @@ def _reopen(session: Session, entry: dict, manifest: dict | None):
     last = dict(status='failed', error=manifest.get('error'), ended=manifest.get('created'), git=manifest.get('git')) if manifest else \
            dict(status=entry['status'], started=entry.get('started'), ended=entry.get('ended'))
     if manifest or entry['status'] in ('running', 'interrupted'): entry.setdefault('attempts', []).append(last)
-    entry.update(status='pending', error=None, kernel=None)
+    entry.update(status='pending', error=None, kernel=None, notebook_sha256=None)
     session.write()
     if not manifest: return
     run_dir = session.folder/entry['folder']
