@@ -1,14 +1,23 @@
 """Render nbs/index.ipynb to README.md (GitHub markdown) without Quarto.
 
 nbdev_readme needs Quarto, which cannot be installed on every machine; this does the same job for the
-cells a front page uses: markdown verbatim, code in fenced blocks, text outputs below them. Cells whose
-first lines carry `#| hide` are left out, and nbdev directives are stripped.
+cells a front page uses: markdown verbatim, code in fenced blocks, outputs below them (text/markdown as
+markdown, text in a fenced block). Cells whose first lines carry `#| hide` are left out, `#| echo: false`
+cells show only their outputs, and nbdev directives are stripped.
 Usage: python tools/readme.py [--check]   (--check: exit 1 if README.md is out of date)
 """
 import json, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
+
+
+def render_output(out: dict) -> str:
+    "One output as GitHub markdown: markdown as it is, text fenced; anything else (images, html) left out."
+    data = out.get('data', {})
+    if 'text/markdown' in data: return ''.join(data['text/markdown']).strip()
+    text = ''.join(out.get('text', '') or data.get('text/plain', ''))
+    return f'```\n{text.rstrip()}\n```' if text.strip() else ''
 
 
 def render(nb_path: Path) -> str:
@@ -23,10 +32,8 @@ def render(nb_path: Path) -> str:
         if not body: continue
         if cell['cell_type'] == 'markdown': parts.append(body)
         elif cell['cell_type'] == 'code':
-            parts.append(f'```python\n{body}\n```')
-            for out in cell.get('outputs', []):
-                text = ''.join(out.get('text', '') or out.get('data', {}).get('text/plain', ''))
-                if text.strip(): parts.append(f'```\n{text.rstrip()}\n```')
+            if not any(d.replace(' ', '') == '#|echo:false' for d in directives): parts.append(f'```python\n{body}\n```')
+            parts += [o for o in map(render_output, cell.get('outputs', [])) if o]
     return '\n\n'.join(parts) + '\n'
 
 
