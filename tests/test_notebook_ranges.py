@@ -1,0 +1,20 @@
+"""The experiment notebooks refuse out-of-range values themselves (papermill and Colab run them without the
+runner's plan): a typed error naming the parameter, the range and the value, before any run folder exists.
+Each case starts a kernel (several seconds), so two of them run in `make test-slow` only."""
+import pytest
+
+from conftest import papermill_real_notebook
+
+
+@pytest.mark.parametrize('notebook, args, message', [
+    ('pentachora', ['-p', 'lr', '-0.5'], 'ConfigError: lr in pentachora.ipynb: expected a finite number >= 0 (0 uses the size-aware rule), found -0.5'),
+    pytest.param('pentachora', ['-p', 'size', '4'], 'ConfigError: size in pentachora.ipynb: expected an integer >= 8, found 4', marks=pytest.mark.slow),
+    ('ph_training', ['-p', 'lr', 'fast'], "ConfigError: lr in ph_training.ipynb: expected 'auto' or a learning rate such as 1e-3, found 'fast'"),
+    pytest.param('ska', ['-p', 'K', '1'], 'ConfigError: K in ska.ipynb: expected an integer >= 2, found 1', marks=pytest.mark.slow),
+    ('ska', ['-p', 'invariance_pairs', '0.02:25,-0.01:50'], 'ConfigError: invariance_pairs in ska.ipynb: expected η > 0 and K >= 1 in each η:K pair, found [(-0.01, 50)]'),
+    ('ph_claims', ['-p', 'eps', '0.0'], 'ConfigError: eps in ph_claims.ipynb: expected a finite number > 0, found 0.0'),
+])
+def test_out_of_range_values_stop_the_notebook_before_anything_is_written(tmp_path, notebook, args, message):
+    r, out = papermill_real_notebook(tmp_path, f'nbs/experiments/{notebook}.ipynb', *args)
+    assert r.returncode != 0 and message in (r.stdout + r.stderr), (r.stdout + r.stderr)[-2000:]
+    assert not out.exists()
