@@ -4,7 +4,7 @@
 
 # %% ../../nbs/50_conduit.eigh.ipynb #3ef0f1f1
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, functools, math
 
 import numpy as np
 import torch
@@ -23,15 +23,17 @@ __all__ = ['check_symmetric', 'entry_major', 'batch_major', 'matmul', 'entry_sum
 def check_symmetric(A, # the batch of matrices, shape (B, n, n)
                     name: str = 'A', # what the tensor is called, for messages
                     rtol: float = 1e-5, # allowed max|A - Aᵀ| relative to max|A|, per matrix
+                    entries=None, # A entry-major (n, n, B) in NumPy, when the caller already has it
                    ) -> Tensor:
     "Check that `A` is a finite float32 batch of symmetric square matrices; return it."
     if not isinstance(A, Tensor): raise InputError(f"{name}: expected a torch.Tensor, found {type(A).__name__}")
     if A.ndim != 3 or A.shape[-1] != A.shape[-2] or A.shape[-1] < 1:
         raise InputError(f"{name}: expected a batch of square matrices (B, n, n), found shape {tuple(A.shape)}")
     if A.dtype != torch.float32: raise InputError(f"{name}: expected float32 (as upstream), found {A.dtype}; convert with .float()")
+    if A.device.type == 'cpu' and _symmetric_enough(_entries(A) if entries is None else entries, rtol): return A  # the fast path
     B = A.shape[0]
     asym = (A - A.mT).abs().reshape(B, -1).amax(-1); size = A.abs().reshape(B, -1).amax(-1)
-    if bool((asym <= rtol * size).all()): return A  # the fast path; NaN and inf fail this comparison
+    if A.device.type != 'cpu' and bool((asym <= rtol * size).all()): return A  # the fast path; NaN and inf fail this comparison
     if not torch.isfinite(A).all(): raise InputError(f"{name}: expected finite values, found {int((~torch.isfinite(A)).sum())} NaN or infinite entries")
     bad = asym > rtol * size
     if bad.any():
@@ -40,38 +42,74 @@ def check_symmetric(A, # the batch of matrices, shape (B, n, n)
                          f"matrix {i} has max|A - Aᵀ| = {float(asym[i]):.3g} with max|A| = {float(size[i]):.3g}")
     return A
 
+# %% ../../nbs/50_conduit.eigh.ipynb #46c2545a
+def _entries(A: Tensor) -> np.ndarray:
+    "A CPU batch (B, n, n) as a NumPy entry-major array (n, n, B)."
+    B, n, _ = A.shape
+    return np.ascontiguousarray(A.detach().numpy().reshape(B, n * n).T).reshape(n, n, B)
+
+def _symmetric_enough(a: np.ndarray, # entry-major (n, n, B)
+                      rtol: float, # allowed max|A - Aᵀ| relative to max|A|
+                     ) -> bool:
+    "Whether every matrix is finite with max|A − Aᵀ| <= rtol·max|A|."
+    n = a.shape[0]
+    size = np.maximum.reduce(np.abs(a.reshape(n * n, -1)), axis=0)  # NaN and inf fail the finiteness test below
+    asym = np.zeros_like(size)
+    for i in range(n):
+        for j in range(i + 1, n): np.maximum(asym, np.abs(a[i, j] - a[j, i]), out=asym)  # |x − y| = |y − x| exactly
+    return bool(((asym <= rtol * size) & np.isfinite(size)).all())
+
 # %% ../../nbs/50_conduit.eigh.ipynb #1335e8b6
 class _numpy_ops:
     abs, sqrt, where, reciprocal, sign, stack = np.abs, np.sqrt, np.where, np.reciprocal, np.sign, np.stack
-    clamp0 = staticmethod(lambda x: np.maximum(x, 0.0))
+    mul, add, sub, div, minimum, maximum, greater = np.multiply, np.add, np.subtract, np.divide, np.minimum, np.maximum, np.greater
+    clamp0 = staticmethod(lambda x, out=None: np.maximum(x, 0.0, out=out))
     full = staticmethod(lambda like, v: np.full_like(like, v))
-    f32 = staticmethod(lambda x: x.astype(np.float32))
-    f64 = staticmethod(lambda x: x.astype(np.float64))
-    argmax = staticmethod(lambda x, axis: x.argmax(axis))
-    take = staticmethod(lambda x, idx, axis: _take_small(x, idx, axis))
-    sort = staticmethod(lambda x, axis: (lambda i: (np.take_along_axis(x, i, axis), i))(np.argsort(x, axis, kind='stable')))
+    empty = staticmethod(lambda shape, like: np.empty(shape, like.dtype))
+    index_full = staticmethod(lambda like, i: np.full(like.shape, i, np.int64))
+    arange = staticmethod(lambda n, like: np.arange(n))
+    f32 = staticmethod(lambda x: x.astype(np.float32, copy=False))  # no copy when it already is, as torch's .float()
+    f64 = staticmethod(lambda x: x.astype(np.float64, copy=False))
+    rowsum = staticmethod(lambda x, axis=0, out=None: _rowsum_numpy(x, axis, out))
+    take = staticmethod(np.take)  # flat indices
+    scalar = staticmethod(lambda v, like: like.dtype.type(v))
+    all_true = staticmethod(lambda m: bool(m.all()))
     contiguous = staticmethod(np.ascontiguousarray)
 
 class _torch_ops:
     abs, sqrt, where, reciprocal, sign, stack = torch.abs, torch.sqrt, torch.where, torch.reciprocal, torch.sign, torch.stack
-    clamp0 = staticmethod(lambda x: x.clamp(min=0.0))
+    mul, add, sub, div, minimum, maximum, greater = torch.mul, torch.add, torch.sub, torch.div, torch.minimum, torch.maximum, torch.gt
+    clamp0 = staticmethod(lambda x, out=None: torch.clamp(x, min=0.0, out=out))
     full = staticmethod(lambda like, v: torch.full_like(like, v))
+    empty = staticmethod(lambda shape, like: torch.empty(shape, dtype=like.dtype, device=like.device))
+    index_full = staticmethod(lambda like, i: torch.full(like.shape, i, dtype=torch.long, device=like.device))
+    arange = staticmethod(lambda n, like: torch.arange(n, device=like.device))
     f32 = staticmethod(lambda x: x.float())
     f64 = staticmethod(lambda x: x.double())
-    argmax = staticmethod(lambda x, axis: x.movedim(axis, -1).contiguous().argmax(-1))
-    take = staticmethod(lambda x, idx, axis: x.gather(axis, idx.expand(*[idx.shape[d] if d == axis else s for d, s in enumerate(x.shape)])))
-    sort = staticmethod(lambda x, axis: tuple(torch.sort(x, dim=axis, stable=True)))
+    rowsum = staticmethod(lambda x, axis=0, out=None: _rowsum_loop(x.movedim(axis, 0), out))
+    take = staticmethod(torch.take)
+    scalar = staticmethod(lambda v, like: float(v))
+    all_true = staticmethod(lambda m: False)
     contiguous = staticmethod(lambda x: x.contiguous())
 
 def _ops(x): return _numpy_ops if isinstance(x, np.ndarray) else _torch_ops
 
-def _take_small(x, idx, axis):
-    "np.take_along_axis for a short axis, as a chain of `where`s (faster than fancy indexing for n <= 8)."
-    if x.shape[axis] > 8: return np.take_along_axis(x, idx, axis)
-    pick = lambda k: x[(slice(None),) * axis + (slice(k, k + 1),)]
-    out = np.broadcast_to(pick(0), np.broadcast_shapes(idx.shape, pick(0).shape))
-    for k in range(1, x.shape[axis]): out = np.where(idx == k, pick(k), out)
+# %% ../../nbs/50_conduit.eigh.ipynb #a0d40f6b
+def _rowsum_loop(x, # (k, ...) numpy or torch
+                 out=None, # where to write the sum, if given
+                ):
+    "Σ over the first axis, x[0] + x[1] + ... in order."
+    acc = x[0] + x[1] if len(x) > 1 else x[0] * 1
+    for r in x[2:]: acc += r
+    if out is None: return acc
+    out[...] = acc
     return out
+
+def _rowsum_numpy(x: np.ndarray, axis: int = 0, out=None):
+    "Σ over `axis`, x[0] + x[1] + ... in order, exactly: one reduction when the last axis is contiguous and longer than 1."
+    if x.ndim >= 2 and axis < x.ndim - 1 and x.shape[-1] > 1 and x.strides[-1] == x.itemsize:
+        return np.add.reduce(x, axis=axis, initial=-0.0, out=out)  # an outer axis is added row by row; −0 + x is x
+    return _rowsum_loop(np.moveaxis(x, axis, 0), out)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #48af050b
 def entry_major(A: Tensor) -> Tensor:
@@ -87,69 +125,112 @@ def matmul(a, # entry-major (n, m, B), numpy or torch
            b, # entry-major (m, k, B)
           ): # entry-major (n, k, B)
     "Matrix product of entry-major batches, summing j = 0, 1, ... in order, as torch.bmm does on small matrices."
+    ops = _ops(a)
     acc = a[:, 0, None] * b[None, 0]
-    for j in range(1, a.shape[1]): acc += a[:, j, None] * b[None, j]
+    tmp = ops.empty(acc.shape, acc)
+    for j in range(1, a.shape[1]):
+        ops.mul(a[:, j, None], b[None, j], out=tmp)
+        acc += tmp
     return acc
 
 def entry_sum(a, # entry-major (n, m, B)
              ): # (B,)
     "Σ_ij a_ij of every matrix, adding the entries in row-major order."
-    rows = a.reshape(-1, a.shape[-1])
-    acc = rows[0] + rows[1] if len(rows) > 1 else rows[0] * 1
-    for r in rows[2:]: acc += r
-    return acc
+    return _ops(a).rowsum(a.reshape(-1, a.shape[-1]))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #71065e8d
 def input_scale(A: Tensor) -> Tensor:
     "Upstream's per-matrix scale max(‖A‖_F / √n, 1e-12), computed in the input's dtype."
     B, n, _ = A.shape
-    return (torch.linalg.norm(A.reshape(B, -1), dim=-1) / math.sqrt(n)).clamp(min=1e-12)
+    return torch.linalg.vector_norm(A.reshape(B, -1), dim=-1).div_(math.sqrt(n)).clamp_(min=1e-12)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #77a9e2df
 def faddeev_leverrier(As, # entry-major (n, n, B) scaled matrices (numpy or torch)
-                     ) -> tuple[list, list]: # ([c_0 .. c_n] each (B,), [M_0 .. M_n] each (n, n, B)), float64
+                      full: bool = True, # also return M_0 = 0 and M_1 = I (the solver needs M_2 .. M_n only)
+                     ) -> tuple[list, list]: # ([c_0 .. c_n] each (B,), [M_0 .. M_n] each (n, n, B), None for M_0, M_1 unless full), float64
     "Characteristic coefficients and the Faddeev–LeVerrier matrices, in float64."
     ops, n = _ops(As), As.shape[0]
     Ad = ops.f64(As)
     c = [None] * n + [ops.full(Ad[0, 0], 1.0)]
-    M = [ops.full(Ad, 0.0), ops.full(Ad, 0.0)]
-    for i in range(n): M[1][i, i] = 1.0  # M_1 = A·0 + c_n I = I
-    c[n - 1] = -entry_sum(Ad * M[1])
+    M = [None, None]
+    if full:
+        M = [ops.full(Ad, 0.0), ops.full(Ad, 0.0)]
+        for i in range(n): M[1][i, i] = 1.0  # M_1 = A·0 + c_n I = I
+    c[n - 1] = -ops.rowsum(Ad.reshape(n * n, -1)[::n + 1])  # −Σ A ⊙ I: the trace, as the zero products add nothing
+    prod = ops.empty(Ad.shape, Ad)
     for k in range(2, n + 1):
         Mk = Ad * 1.0 if k == 2 else matmul(Ad, M[k - 1])  # A·I is exactly A
         for i in range(n): Mk[i, i] += c[n - k + 1]  # M_k = A M_{k-1} + c_{n-k+1} I
         M.append(Mk)
-        c[n - k] = -entry_sum(Ad * Mk) / k
+        c[n - k] = -entry_sum(ops.mul(Ad, Mk, out=prod)) / k
     return c, M
 
 # %% ../../nbs/50_conduit.eigh.ipynb #38b796a4
-def _horner(cl, deg, z):
-    "p, p′ and p″/2 at z of the monic degree-`deg` polynomial cl[0..deg], in upstream's order (leading 1 folded in)."
-    pv = z + cl[deg - 1]
-    if deg == 1: return pv, None, None
-    dp, pv = z + pv, pv * z + cl[deg - 2]
-    d2 = None  # exactly 1 until the third coefficient
-    for j in range(deg - 3, -1, -1):
-        d2 = z + dp if d2 is None else d2 * z + dp
-        dp, pv = dp * z + pv, pv * z + cl[j]
-    return pv, dp, d2
+def _sort_keys(x: np.ndarray, # (n, B) float32
+              ) -> np.ndarray: # (n, B) int64
+    "int64 keys that order as the values x do (−0 equal to +0), with each value's row in the low 32 bits."
+    bits = (x + np.float32(0.0)).view(np.int32).astype(np.int64)  # + 0 turns −0 into +0
+    bits ^= (bits >> 31) & 0x7FFFFFFF  # negative floats: reverse the order of their magnitudes
+    return (bits << 32) | np.arange(x.shape[0])[:, None]
 
-# %% ../../nbs/50_conduit.eigh.ipynb #d452f117
-def _laguerre_step(z, pv, dp, d2, deg, ops):
-    "One guarded Laguerre step; z is unchanged where |p| <= 1e-30 or the denominator <= 1e-20, as upstream."
-    ok = ops.abs(pv) > 1e-30
-    if deg == 1: den = ops.reciprocal(pv)  # G = p′/p with p′ = 1, and disc = 0
-    else:
-        G = dp / pv
-        GG = G * G
-        H = GG - 2.0 * (d2 / pv) if d2 is not None else GG - 2.0 * ops.reciprocal(pv)
-        sq = ops.sqrt(ops.clamp0((deg - 1.0) * (deg * H - GG)))
-        gp, gm = G + sq, G - sq
-        den = ops.where(ops.abs(gp) >= ops.abs(gm), gp, gm)
-    ok = ok & (ops.abs(den) > 1e-20)
-    return ops.where(ok, z - ops.reciprocal(den) * float(deg), z)
+def _sort_small(x, # (n, B) values, sorted along the first axis (numpy or torch)
+                perm: bool = True, # also return the permutation
+               ): # (sorted values, perm with sorted[r] = x[perm[r]]), or the sorted values alone
+    "A stable sort of a short first axis: n rounds of min/max between neighbouring rows (PyTorch's sort for a permutation in torch)."
+    ops, n = _ops(x), x.shape[0]
+    if perm and ops is _torch_ops: return tuple(torch.sort(x, dim=0, stable=True))
+    v = list(_sort_keys(x) if perm else x)
+    for rnd in range(n):
+        for a in range(rnd % 2, n - 1, 2): v[a], v[a + 1] = ops.minimum(v[a], v[a + 1]), ops.maximum(v[a], v[a + 1])
+    return (None, ops.stack(v) & 0xFFFFFFFF) if perm else ops.stack(v)
+
+# %% ../../nbs/50_conduit.eigh.ipynb #5b2fb88a
+def _laguerre_buffers(like, # (n, B) initial guesses, in the working dtype
+                     ) -> tuple: # (S, T, D, k)
+    "Scratch for `_horner` and `_laguerre_step`: two (3, B) and two (2, B) arrays with their row views, and the constants in like's dtype."
+    ops, n, rest = _ops(like), like.shape[0], like.shape[1:]
+    rows = lambda b: (b, b[0], b[1], b[-1], b[:2], b[1:])  # a buffer, its rows 0, 1, last, 0–1 and 1–2
+    S, T = rows(ops.empty((3,) + rest, like)), rows(ops.empty((3,) + rest, like))
+    D = rows(ops.empty((2,) + rest, like))[:3] + rows(ops.empty((2,) + rest, like))[:3]  # G ± √disc, then their moduli
+    k = {v: ops.scalar(v, like) for v in range(1, n + 1)} | {'2': ops.scalar(2.0, like), '1e-20': ops.scalar(1e-20, like), '1e-30': ops.scalar(1e-30, like)}
+    return S, T, D, k
+
+def _horner(cl, deg, z, S, T, ops):
+    "p″/2, p′ and p at z of the monic degree-`deg` polynomial cl[0..deg] into the rows of S, in upstream's order (leading 1 folded in); T is scratch. Returns (S, T), swapped as used."
+    s, s0, s1, s2, s01, s12 = S
+    ops.add(z, cl[deg - 1], out=s2)  # p = 1·z + c_{deg-1}
+    if deg == 1: return S, T
+    ops.add(z, s2, out=s1)  # p′ = 1·z + p
+    s2 *= z; s2 += cl[deg - 2]
+    s0[...] = 1.0  # p″/2 is exactly 1 until the third coefficient
+    for j in range(deg - 3, -1, -1):  # the three rows at once: row·z + the row below it (for p, the coefficient)
+        ops.mul(s, z, out=T[0]); ops.add(T[4], s12, out=T[4]); ops.add(T[3], cl[j], out=T[3])
+        S, T = T, S
+        s, s0, s1, s2, s01, s12 = S
+    return S, T
 
 # %% ../../nbs/50_conduit.eigh.ipynb #e1c42f69
+def _laguerre_step(z, S, D, deg, ok, ops, k):
+    "One guarded Laguerre step from S = (p″/2, p′, p) at z; z is unchanged where not `ok` (|p| > 1e-30) or |den| <= 1e-20, as upstream. Overwrites S and D."
+    s, s0, s1, s2, s01, s12 = S
+    if deg == 1: den = ops.reciprocal(s2)  # G = p′/p with p′ = 1, and disc = 0
+    else:
+        d, d0, d1, mag, mag0, mag1 = D
+        ops.div(s01, s2, out=s01)  # (p″/2)/p (1/p below degree 3) and G = p′/p, in one call
+        G, H = s1, s0
+        GG = G * G
+        H *= k['2']; ops.sub(GG, H, out=H)  # H = G² − 2·(p″/2)/p
+        H *= k[deg]; H -= GG; H *= k[deg - 1]  # (deg − 1)(deg·H − G²)
+        sq = ops.sqrt(ops.clamp0(H, out=H), out=H)
+        ops.add(G, sq, out=d0); ops.sub(G, sq, out=d1)
+        ops.abs(d, out=mag)
+        den = ops.where(mag0 >= mag1, d0, d1)  # the larger modulus; G + √disc on a tie
+    ok &= ops.abs(den) > k['1e-20']
+    step = ops.reciprocal(den, out=den)
+    if deg > 1: step *= k[deg]  # deg/den as upstream rounds it (times 1 changes nothing)
+    return ops.sub(z, step, out=step) if ops.all_true(ok) else ops.where(ok, z - step, z)
+
+# %% ../../nbs/50_conduit.eigh.ipynb #31883ff1
 def laguerre_telemetry(coeffs: list, # [c_0 .. c_n], each (B,), in the working dtype (numpy or torch)
                        z0, # (n, B) initial guesses, in extraction order
                        iters: int = 5, # Laguerre steps per root
@@ -157,21 +238,25 @@ def laguerre_telemetry(coeffs: list, # [c_0 .. c_n], each (B,), in the working d
                       ) -> dict: # roots (n, B), abs_p and abs_dp (n, iters, B), z (n, iters, B) when research
     "Extract the n roots with deflation, recording |p| and |p′| before every step."
     ops = _ops(z0)
-    n = len(coeffs) - 1; cl = list(coeffs)
-    roots, abs_p, abs_dp, zs = [], [], [], []
+    n, cl, rest = len(coeffs) - 1, list(coeffs), z0.shape[1:]
+    roots, tel = ops.empty(z0.shape, z0), ops.empty((n, iters, 2) + rest, z0)  # tel: |p′| and |p| before each step
+    zs = ops.empty((n, iters) + rest, z0) if research else None
+    S, T, D, k = _laguerre_buffers(z0)
+    tel[n - 1, :, 0] = 1.0  # the last root's polynomial is linear: p′ = 1
     for ri in range(n):
         deg, z = n - ri, z0[ri]
         for it in range(iters):
-            if research: zs.append(z)
-            pv, dp, d2 = _horner(cl, deg, z)
-            abs_p.append(ops.abs(pv)); abs_dp.append(ops.abs(dp) if dp is not None else ops.full(pv, 1.0))
-            z = _laguerre_step(z, pv, dp, d2, deg, ops)
-        roots.append(z)
+            if research: zs[ri, it] = z
+            S, T = _horner(cl, deg, z, S, T, ops)
+            t = tel[ri, it]
+            if deg > 1: ops.abs(S[5], out=t)  # |p′| and |p| in one call
+            else: ops.abs(S[3], out=t[1])
+            z = _laguerre_step(z, S, D, deg, t[1] > k['1e-30'], ops, k)
+        roots[ri] = z
         b = cl[deg]
         for j in range(deg - 1, 0, -1): cl[j], b = b, cl[j] + z * b  # synthetic division by (x - z)
         cl[0] = b
-    shape = lambda xs: ops.stack(xs).reshape(n, iters, -1)
-    return dict(roots=ops.stack(roots), abs_p=shape(abs_p), abs_dp=shape(abs_dp), z=shape(zs) if research else None)
+    return dict(roots=roots, abs_p=tel[:, :, 1], abs_dp=tel[:, :, 0], z=zs)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #6f84eefe
 def friction_and_settle(abs_p, # (n, iters, B) |p| before each step (numpy or torch)
@@ -181,9 +266,8 @@ def friction_and_settle(abs_p, # (n, iters, B) |p| before each step (numpy or to
                        ) -> tuple: # friction (n, B), settle (n, B), float32
     "Per-root friction Σ 1/(|p′| + δ) (summed in step order) and settle (first step with |p| < threshold)."
     ops = _ops(abs_p)
-    t = 1.0 / (ops.f32(abs_dp) + delta)
-    friction = t[:, 0] + t[:, 1]
-    for it in range(2, t.shape[1]): friction += t[:, it]
+    t = ops.f32(abs_dp) + delta
+    friction = ops.rowsum(ops.reciprocal(t, out=t), 1)
     not_yet = ~(ops.f32(abs_p) < threshold)
     run = not_yet[:, 0]; settle = ops.f32(run)
     for it in range(1, not_yet.shape[1]): run = run & not_yet[:, it]; settle += run
@@ -198,32 +282,43 @@ def newton_polish(roots, # (n, B) Laguerre roots (numpy or torch)
     ops, n = _ops(roots), len(coeffs) - 1
     r = ops.f64(roots)
     for _ in range(iters):
-        pv, dp = r + coeffs[n - 1], ops.full(r, 1.0)
-        for j in range(n - 2, -1, -1): dp, pv = dp * r + pv, pv * r + coeffs[j]
-        r = ops.where(ops.abs(dp) > 1e-30, r - pv / dp, r)
+        pv = r + coeffs[n - 1]
+        dp = r + pv if n > 1 else ops.full(r, 1.0)  # p′ starts at 1, and 1·r + p is r + p
+        if n > 1: pv *= r; pv += coeffs[n - 2]
+        for j in range(n - 3, -1, -1):
+            dp *= r; dp += pv
+            pv *= r; pv += coeffs[j]
+        ok = ops.abs(dp) > 1e-30
+        pv /= dp
+        r = ops.sub(r, pv, out=pv) if ops.all_true(ok) else ops.where(ok, r - pv, r)
     return r
 
 # %% ../../nbs/50_conduit.eigh.ipynb #38280c2f
 def adjugate_eigenvectors(lam, # (n, B) float64 eigenvalues of the scaled matrices
-                          M: list, # [M_0 .. M_n] from `faddeev_leverrier`
+                          M: list, # [M_0 .. M_n] from `faddeev_leverrier` (M_0 and M_1 are not used)
                          ): # entry-major (n, n, B) float32, column r = eigenvector of lam[r]
     "Eigenvectors from the adjugate R(λ) = Σ λ^{n−k} M_k: its largest-norm column, normalised (float64)."
-    ops, n = _ops(lam), lam.shape[0]
-    R = ops.stack([M[2]] * n)  # (root, row, col, B); M_1 = I, so λ·M_1 + M_2 only moves the diagonal
-    for i in range(n): R[:, i, i] += lam
-    for k in range(3, n + 1):
-        R *= lam[:, None, None]
-        R += M[k][None]
-    sq = R * R
-    cols = sq[:, 0] + sq[:, 1]
-    for i in range(2, n): cols += sq[:, i]
-    best = ops.argmax(cols, 1)  # (root, B): the largest-norm column, first on ties
-    vec = ops.take(R, best[:, None, None], 2)[:, :, 0]  # (root, row, B)
-    vv = vec * vec
-    norm = vv[:, 0] + vv[:, 1]
-    for i in range(2, n): norm += vv[:, i]
-    vec = vec / (ops.sqrt(norm)[:, None] + 1e-30)
-    return ops.contiguous(ops.f32(vec).swapaxes(0, 1))
+    ops, n, B = _ops(lam), lam.shape[0], lam.shape[1]
+    R, cols, sq = ops.empty((n, n, n, B), lam), ops.empty((n, n, B), lam), ops.empty((n, n, B), lam)  # R: (root, row, col, B)
+    m2 = M[2].reshape(n * n, B)[::n + 1]  # the diagonal of M_2, (n, B)
+    for r in range(n):  # one root at a time, so that R[r] stays in cache
+        l, Rr = lam[r], R[r]
+        if n == 2: Rr[:] = M[2]; Rr.reshape(n * n, B)[::n + 1] += l  # λ·M_1 + M_2, where M_1 = I
+        else:  # (λ·M_1 + M_2)·λ: M_1 = I adds nothing off the diagonal
+            ops.mul(M[2], l, out=Rr)
+            Rr.reshape(n * n, B)[::n + 1] = (m2 + l) * l
+        for k in range(3, n + 1):
+            if k > 3: Rr *= l
+            Rr += M[k]
+        ops.rowsum(ops.mul(Rr, Rr, out=sq), out=cols[r])  # (col, B): Σ_i R_ij², rows in order
+    big, best = cols[:, 0], ops.index_full(cols[:, 0], 0)  # the running argmax over columns, all roots at once: the first wins ties
+    for j in range(1, n):
+        g = cols[:, j] > big
+        big, best = ops.maximum(big, cols[:, j]), ops.maximum(best, g * j)
+    idx = ((ops.arange(n, lam)[:, None, None] * n + ops.arange(n, lam)[None, :, None]) * n + best[:, None]) * B + ops.arange(B, lam)
+    vecs = ops.take(R, idx)  # (root, row, B): R[r, :, best[r]]
+    vecs /= ops.sqrt(big)[:, None] + 1e-30  # ‖R[:, best]‖² is cols[best], summed in the same order
+    return ops.contiguous(ops.f32(vecs).swapaxes(0, 1))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #0a7934a1
 def newton_schulz(V, # entry-major (n, n, B) float32, nearly orthogonal (numpy or torch)
@@ -240,22 +335,24 @@ def newton_schulz(V, # entry-major (n, n, B) float32, nearly orthogonal (numpy o
     V = matmul(V, X)
     P = matmul(V.swapaxes(0, 1), V)
     for i in range(n): P[i, i] -= 1.0
-    return V, ops.sqrt(entry_sum(P * P))
+    P *= P
+    return V, ops.sqrt(entry_sum(P))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #64d7cff5
 def _canonical_signs(V):
-    "`canonical_signs` for an entry-major batch (n, n, B): a running maximum over rows, first one winning ties."
+    "The sign of each column's largest-magnitude entry (first on ties), for an entry-major batch (n, n, B): (n, B), 0 for a zero column."
     ops = _ops(V)
-    big, sign = ops.abs(V[0]), ops.sign(V[0])
+    big, pick = ops.abs(V[0]), V[0]
     for i in range(1, V.shape[0]):
-        a = ops.abs(V[i]); g = a > big
-        big, sign = ops.where(g, a, big), ops.where(g, ops.sign(V[i]), sign)
-    return V * sign
+        a = ops.abs(V[i]); g = a > big  # a running maximum over rows, the first one winning ties
+        big, pick = ops.maximum(big, a), ops.where(g, V[i], pick)
+    return ops.sign(pick)
 
 def canonical_signs(V: Tensor, # (B, n, n), eigenvectors in columns
                    ) -> Tensor:
     "Flip each column so that its entry of largest magnitude is positive (upstream's gauge fix)."
-    return batch_major(_canonical_signs(entry_major(V)))
+    W = entry_major(V)
+    return batch_major(W * _canonical_signs(W))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #2182ea48
 @dataclasses.dataclass
@@ -295,46 +392,53 @@ class FLEighConduit(nn.Module):
         self.friction_delta, self.settle_threshold, self.research, self.check, self.backend = friction_delta, settle_threshold, research, check, backend
 
 # %% ../../nbs/50_conduit.eigh.ipynb #50e3a3a1
+@functools.lru_cache(maxsize=None)
+def _guess_offsets(n: int) -> Tensor:
+    "upstream's linspace(−1e-4, 1e-4, n) in the Laguerre dtype, as (n, 1); made by PyTorch (NumPy's rounds differently), once per n."
+    return torch.linspace(-1e-4, 1e-4, n, dtype=torch.float64 if n > 6 else torch.float32)[:, None]
+
 @patch
 def _solve(self: FLEighConduit, Aw, As) -> dict:
-    "All stages on entry-major arrays: float32 input Aw (n, n, B) and its scaled copy As."
-    ops, n = _ops(As), As.shape[0]
+    "All stages on entry-major arrays: float32 input Aw (n, n, B) and its scaled copy As; outputs batch-first."
+    ops, n, B = _ops(As), As.shape[0], As.shape[-1]
     f = ops.f64 if n > 6 else ops.f32  # upstream's Laguerre dtype
-    c, M = faddeev_leverrier(As)
-    shift = torch.linspace(-1e-4, 1e-4, n, dtype=torch.float64 if n > 6 else torch.float32)[:, None]
-    shift = shift.numpy() if ops is _numpy_ops else shift.to(As.device)
-    z0 = ops.sort(f(As[list(range(n)), list(range(n))]), 0)[0] + shift  # the sorted diagonal, pulled apart
+    c, M = faddeev_leverrier(As, full=self.research)
+    shift = _guess_offsets(n).numpy() if ops is _numpy_ops else _guess_offsets(n).to(As.device)
+    z0 = _sort_small(f(As.reshape(n * n, B)[::n + 1]), perm=False) + shift  # the sorted diagonal, pulled apart
     tel = laguerre_telemetry([f(x) for x in c], z0, self.laguerre_iters, self.research)
     friction, settle = friction_and_settle(tel['abs_p'], tel['abs_dp'], self.friction_delta, self.settle_threshold)
     V, residual = newton_schulz(adjugate_eigenvectors(newton_polish(tel['roots'], c, self.polish_iters), M), self.ns_iters)
-    P = V * matmul(Aw, V)  # Rayleigh quotients on the unscaled A
-    evals = P[0] * 1
-    for i in range(1, n): evals = evals + P[i]
-    evals, perm = ops.sort(evals, 0)
-    V = _canonical_signs(ops.take(V, perm[None], 1))
-    return dict(eigenvalues=evals, eigenvectors=V, char_coeffs=ops.f32(ops.stack(c[:n])), friction=ops.take(friction, perm, 0),
-                settle=ops.take(settle, perm, 0), refinement_residual=residual, mstore=ops.stack(M) if self.research else None,
-                z=tel['z'], abs_dp=tel['abs_dp'] if self.research else None)
+    P = matmul(Aw, V); P *= V  # Rayleigh quotients vᵀ(A v) on the unscaled A
+    evals = ops.rowsum(P)
+    V *= _canonical_signs(V)
+    idx = (_sort_small(evals)[1] * B + ops.arange(B, As)).T  # (B, n): flat indices of x[perm[r, b], b]
+    take = lambda x: ops.take(x, idx)
+    return dict(eigenvalues=take(evals), eigenvectors=ops.take(V, idx[:, None, :] + (ops.arange(n, As) * (n * B))[None, :, None]),
+                char_coeffs=ops.f32(ops.stack(c[:n], 1)), friction=take(friction), settle=take(settle), refinement_residual=residual,
+                mstore=ops.stack(M) if self.research else None, z=tel['z'], abs_dp=tel['abs_dp'] if self.research else None)
 
 # %% ../../nbs/50_conduit.eigh.ipynb #bc85f7e5
 @patch
 def forward(self: FLEighConduit, A: Tensor, # (B, n, n) symmetric, float32
            ) -> ConduitPacket:
     "Eigenpairs of every matrix in the batch, with friction, settle and the other telemetry."
-    if self.check: check_symmetric(A)
+    numpy = self.backend == 'numpy' or (self.backend == 'auto' and isinstance(A, Tensor) and A.device.type == 'cpu')
+    square = isinstance(A, Tensor) and A.ndim == 3 and A.shape[-1] == A.shape[-2] and A.dtype == torch.float32
+    Aw = _entries(A.detach().cpu()) if numpy and square else None  # the NumPy copy, shared with the check
+    if self.check: check_symmetric(A, entries=Aw)
     B, n, _ = A.shape
     A = A.detach()
-    Aw = entry_major(A)
-    As = Aw / input_scale(A)  # float32, as upstream
-    numpy = self.backend == 'numpy' or (self.backend == 'auto' and A.device.type == 'cpu')
+    s = input_scale(A)  # float32, as upstream
     if numpy:
-        with np.errstate(all='ignore'): out = self._solve(Aw.cpu().numpy(), As.cpu().numpy())
-        out = {k: (torch.from_numpy(np.ascontiguousarray(v)).to(A.device) if isinstance(v, np.ndarray) else v) for k, v in out.items()}
-    else: out = self._solve(Aw, As)
-    packet = ConduitPacket(eigenvalues=out['eigenvalues'].T.contiguous(), eigenvectors=batch_major(out['eigenvectors']),
-                           char_coeffs=out['char_coeffs'].T.contiguous(), friction=out['friction'].T.contiguous(),
-                           settle=out['settle'].T.contiguous(), refinement_residual=out['refinement_residual'],
-                           extraction_order=torch.arange(n, device=A.device, dtype=torch.float32).expand(B, n).contiguous())
+        with np.errstate(all='ignore'): out = self._solve(Aw, Aw / s.cpu().numpy())
+        out = {k: (torch.from_numpy(v).to(A.device) if isinstance(v, np.ndarray) else v) for k, v in out.items()}
+        order = torch.from_numpy(np.tile(np.arange(n, dtype=np.float32), (B, 1))).to(A.device)
+    else:
+        Aw = entry_major(A)
+        out = self._solve(Aw, Aw / s)
+        order = torch.arange(n, device=A.device, dtype=torch.float32).expand(B, n).contiguous()
+    packet = ConduitPacket(**{k: out[k] for k in ('eigenvalues', 'eigenvectors', 'char_coeffs', 'friction', 'settle', 'refinement_residual')},
+                           extraction_order=order)  # upstream never permutes the extraction order
     if self.research:
         packet.mstore = out['mstore'].permute(0, 3, 1, 2).contiguous()
         packet.z_trajectory = out['z'].float().permute(2, 0, 1).contiguous()
