@@ -190,10 +190,11 @@ def split_title_cell(nb) -> None:
 
 def process_notebook(page: Page, site: Site):
     "The notebook after nbdev's docs processors, run with the notebook's folder as the working directory."
-    from execnb.nbio import read_nb
+    from execnb.nbio import AttrDict, read_nb
     nb = read_nb(page.src)
     nb.path_ = str(page.src)
-    if page.kind != 'run': split_title_cell(nb)
+    cells = [AttrDict(id=c.get('id'), source=c.source) for c in nb.cells]
+    split_title_cell(nb)
     cwd = os.getcwd()
     os.chdir(page.src.parent)
     try:
@@ -201,10 +202,11 @@ def process_notebook(page: Page, site: Site):
             warnings.simplefilter('always')
             filters(site.problems)(nb)
         for w in caught:
-            if 'imports and other code' in str(w.message):
-                cell = str(w.message).split('---')[1].strip().splitlines()[0][:70]
-                site.problems.append(f'{page.src.relative_to(site.root)}: a cell mixes imports with other code '
-                                     f'(nbdev executes it for the docs): {cell}')
+            if 'imports and other code' not in str(w.message): continue
+            source = str(w.message).split('---')[1].strip()
+            where = next((f'cell {i} (id {c.get("id")})' for i, c in enumerate(cells) if source in c.source), 'a cell')
+            site.problems.append(f'{page.src.relative_to(site.root)}: {where} mixes imports with other code, and nbdev '
+                                 f'executes it for the docs: {source.splitlines()[0][:60]}')
     finally: os.chdir(cwd)
     return nb
 
@@ -212,8 +214,12 @@ def process_notebook(page: Page, site: Site):
 def read_run_notebook(page: Page):
     "An executed run notebook as stored: no processing, nothing executed."
     from execnb.nbio import read_nb
+    from nbdev.frontmatter import FrontmatterProc
+    from nbdev.process import NBProcessor
     nb = read_nb(page.src)
     nb.path_ = str(page.src)
+    split_title_cell(nb)
+    NBProcessor(nb=nb, procs=[FrontmatterProc], rm_directives=False).process()  # its `# Title` cell as the page title
     return nb
 
 
