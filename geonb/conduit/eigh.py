@@ -53,7 +53,8 @@ def _symmetric_enough(a: np.ndarray, # entry-major (n, n, B)
                      ) -> bool:
     "Whether every matrix is finite with max|A − Aᵀ| <= rtol·max|A|."
     n = a.shape[0]
-    size = np.maximum.reduce(np.abs(a.reshape(n * n, -1)), axis=0)  # NaN and inf fail the finiteness test below
+    flat = a.reshape(n * n, -1)
+    size = np.maximum(np.maximum.reduce(flat, axis=0), -np.minimum.reduce(flat, axis=0))  # max|a|; NaN and inf fail the finiteness test below
     asym = np.zeros_like(size)
     for i in range(n):
         for j in range(i + 1, n): np.maximum(asym, np.abs(a[i, j] - a[j, i]), out=asym)  # |x − y| = |y − x| exactly
@@ -218,14 +219,14 @@ def _laguerre_step(z, S, D, deg, ok, ops, k):
         d, d0, d1, mag, mag0, mag1 = D
         ops.div(s01, s2, out=s01)  # (p″/2)/p (1/p below degree 3) and G = p′/p, in one call
         G, H = s1, s0
-        GG = G * G
+        GG = ops.mul(G, G, out=mag0)  # mag is free until the moduli below
         H *= k['2']; ops.sub(GG, H, out=H)  # H = G² − 2·(p″/2)/p
         H *= k[deg]; H -= GG; H *= k[deg - 1]  # (deg − 1)(deg·H − G²)
         sq = ops.sqrt(ops.clamp0(H, out=H), out=H)
         ops.add(G, sq, out=d0); ops.sub(G, sq, out=d1)
         ops.abs(d, out=mag)
         den = ops.where(mag0 >= mag1, d0, d1)  # the larger modulus; G + √disc on a tie
-    ok &= ops.abs(den) > k['1e-20']
+    ok &= ops.abs(den, out=d0 if deg > 1 else s1) > k['1e-20']  # into rows no longer needed
     step = ops.reciprocal(den, out=den)
     if deg > 1: step *= k[deg]  # deg/den as upstream rounds it (times 1 changes nothing)
     return ops.sub(z, step, out=step) if ops.all_true(ok) else ops.where(ok, z - step, z)
