@@ -198,7 +198,7 @@ def to_dict(self: SKAResult) -> dict:
 @patch
 def __repr__(self: SKAResult) -> str:
     return (f"SKAResult([{self.config.architecture}], K={self.config.K}, τ={self.config.tau:g}, η={self.eta:g}, "
-            f"N={self.n_samples}, {self.seconds:.3f} s)")
+            f"N={self.n_samples})")
 
 # %% ../../nbs/30_ska.model.ipynb #d9fb6553
 class SKALearner:
