@@ -94,6 +94,7 @@ def test_numbers_compare_with_a_small_tolerance():
     assert nb_outputs.same_line('loss 0.30000000000000004', 'loss 0.3')
     assert nb_outputs.same_line('acc 0.1234', 'acc 0.1235')  # one unit of the last printed digit
     assert not nb_outputs.same_line('acc 0.1234', 'acc 0.1244')
+    assert not nb_outputs.same_line('acc 0.5', 'acc 0.6') and not nb_outputs.same_line('0.012', '0.013')  # too few digits
     assert not nb_outputs.same_line('3 runs', '4 runs') and not nb_outputs.same_line('3 runs', '3 files')
 
 

@@ -180,14 +180,21 @@ def comparable(outputs: list[dict]) -> list[str]:
     return lines
 
 
+def _significant(s: str) -> int:
+    "How many significant digits a printed decimal such as '0.0123' has (3)."
+    return len(s.lstrip('+-').split('e')[0].split('E')[0].replace('.', '').lstrip('0'))
+
+
 def _close(a: str, b: str, rel: float = 1e-5) -> bool:
-    "Two printed numbers agree: integers exactly, decimals within `rel` or one unit of the last printed digit."
+    "Two printed numbers agree: integers exactly; decimals within `rel`, or, printed to 3 or more significant digits, one unit of the last."
     if a == b: return True
     if not any(c in a + b for c in '.eE'): return False
     x, y = float(a), float(b)
     if math.isclose(x, y, rel_tol=rel, abs_tol=1e-12): return True
-    digits = [len(s.split('.')[1].split('e')[0].split('E')[0]) for s in (a, b) if '.' in s and 'e' not in s.lower()]
-    return len(digits) == 2 and digits[0] == digits[1] and abs(x - y) <= 1.5 * 10 ** -digits[0]
+    plain = [s for s in (a, b) if '.' in s and 'e' not in s.lower()]
+    decimals = {len(s.split('.')[1]) for s in plain}
+    return (len(plain) == 2 and len(decimals) == 1 and min(map(_significant, plain)) >= 3
+            and abs(x - y) <= 1.5 * 10 ** -decimals.pop())
 
 
 def same_line(a: str, b: str) -> bool:
