@@ -73,6 +73,7 @@ class _numpy_ops:
     f64 = staticmethod(lambda x: x.astype(np.float64, copy=False))
     rowsum = staticmethod(lambda x, axis=0, out=None: _rowsum_numpy(x, axis, out))
     take = staticmethod(np.take)  # flat indices
+    take_cols = staticmethod(lambda x, idx: np.take(x, idx, axis=1))
     scalar = staticmethod(lambda v, like: like.dtype.type(v))
     all_true = staticmethod(lambda m: bool(m.all()))
     contiguous = staticmethod(np.ascontiguousarray)
@@ -89,6 +90,7 @@ class _torch_ops:
     f64 = staticmethod(lambda x: x.double())
     rowsum = staticmethod(lambda x, axis=0, out=None: _rowsum_loop(x.movedim(axis, 0), out))
     take = staticmethod(torch.take)
+    take_cols = staticmethod(lambda x, idx: torch.index_select(x, 1, idx))
     scalar = staticmethod(lambda v, like: float(v))
     all_true = staticmethod(lambda m: False)
     contiguous = staticmethod(lambda x: x.contiguous())
@@ -300,25 +302,24 @@ def adjugate_eigenvectors(lam, # (n, B) float64 eigenvalues of the scaled matric
                          ): # entry-major (n, n, B) float32, column r = eigenvector of lam[r]
     "Eigenvectors from the adjugate R(λ) = Σ λ^{n−k} M_k: its largest-norm column, normalised (float64)."
     ops, n, B = _ops(lam), lam.shape[0], lam.shape[1]
-    R, cols, sq = ops.empty((n, n, n, B), lam), ops.empty((n, n, B), lam), ops.empty((n, n, B), lam)  # R: (root, row, col, B)
-    m2 = M[2].reshape(n * n, B)[::n + 1]  # the diagonal of M_2, (n, B)
-    for r in range(n):  # one root at a time, so that R[r] stays in cache
-        l, Rr = lam[r], R[r]
-        if n == 2: Rr[:] = M[2]; Rr.reshape(n * n, B)[::n + 1] += l  # λ·M_1 + M_2, where M_1 = I
+    R, sq, cols, vecs = ops.empty((n, n, B), lam), ops.empty((n, n, B), lam), ops.empty((n, B), lam), ops.empty((n, n, B), lam)  # vecs: (root, row, B)
+    m2, flat = M[2].reshape(n * n, B)[::n + 1], ops.arange(B, lam)  # the diagonal of M_2, (n, B)
+    for r in range(n):  # one root at a time, in one buffer that stays in cache
+        l = lam[r]
+        if n == 2: R[:] = M[2]; R.reshape(n * n, B)[::n + 1] += l  # λ·M_1 + M_2, where M_1 = I
         else:  # (λ·M_1 + M_2)·λ: M_1 = I adds nothing off the diagonal
-            ops.mul(M[2], l, out=Rr)
-            Rr.reshape(n * n, B)[::n + 1] = (m2 + l) * l
+            ops.mul(M[2], l, out=R)
+            R.reshape(n * n, B)[::n + 1] = (m2 + l) * l
         for k in range(3, n + 1):
-            if k > 3: Rr *= l
-            Rr += M[k]
-        ops.rowsum(ops.mul(Rr, Rr, out=sq), out=cols[r])  # (col, B): Σ_i R_ij², rows in order
-    big, best = cols[:, 0], ops.index_full(cols[:, 0], 0)  # the running argmax over columns, all roots at once: the first wins ties
-    for j in range(1, n):
-        g = cols[:, j] > big
-        big, best = ops.maximum(big, cols[:, j]), ops.maximum(best, g * j)
-    idx = ((ops.arange(n, lam)[:, None, None] * n + ops.arange(n, lam)[None, :, None]) * n + best[:, None]) * B + ops.arange(B, lam)
-    vecs = ops.take(R, idx)  # (root, row, B): R[r, :, best[r]]
-    vecs /= ops.sqrt(big)[:, None] + 1e-30  # ‖R[:, best]‖² is cols[best], summed in the same order
+            if k > 3: R *= l
+            R += M[k]
+        ops.rowsum(ops.mul(R, R, out=sq), out=cols)  # (col, B): Σ_i R_ij², rows in order
+        big, best = cols[0], ops.index_full(cols[0], 0)  # the running argmax over columns: the first wins ties
+        for j in range(1, n):
+            g = cols[j] > big
+            big, best = ops.maximum(big, cols[j]), ops.maximum(best, g * j)
+        vecs[r] = ops.take_cols(R.reshape(n, -1), best * B + flat)  # R[:, best]
+        vecs[r] /= ops.sqrt(big) + 1e-30  # ‖R[:, best]‖² is cols[best], summed in the same order
     return ops.contiguous(ops.f32(vecs).swapaxes(0, 1))
 
 # %% ../../nbs/50_conduit.eigh.ipynb #0a7934a1
