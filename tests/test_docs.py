@@ -50,12 +50,13 @@ def _parse(path: Path) -> _Refs:
     return p
 
 
-def _pages(site: Path) -> dict:
+@pytest.fixture(scope='session')
+def pages(site) -> dict:
+    "Every HTML page of the site, parsed once."
     return {f: _parse(f) for f in site.rglob('*.html')}
 
 
-def test_every_internal_link_resolves(site):
-    pages = _pages(site)
+def test_every_internal_link_resolves(site, pages):
     assert len(pages) > 40, sorted(str(p.relative_to(site)) for p in pages)
     broken = []
     for page, refs in pages.items():
@@ -71,18 +72,18 @@ def test_every_internal_link_resolves(site):
     assert not broken, '\n'.join(broken[:40])
 
 
-def test_nothing_loads_from_elsewhere(site):
-    outside = [f'{page.relative_to(site)}: <{tag}> {url}' for page, refs in _pages(site).items()
+def test_nothing_loads_from_elsewhere(site, pages):
+    outside = [f'{page.relative_to(site)}: <{tag}> {url}' for page, refs in pages.items()
                for tag, url in refs.assets if url.startswith(EXTERNAL)]
     assert not outside, '\n'.join(outside[:20])
     css = ''.join(f.read_text(encoding='utf-8', errors='replace') for f in site.rglob('*.css'))
     assert 'fonts.googleapis' not in css and 'fonts.gstatic' not in css
 
 
-def test_api_anchors_are_nbdevs(site):
+def test_api_anchors_are_nbdevs(site, pages):
     "show_doc headings carry nbdev's anchors (`Class.method`), as geonb/_modidx.py has them for every public name."
     from geonb._modidx import d
-    ids = _parse(site/'ph.monitor.html').ids
+    ids = pages[site/'ph.monitor.html'].ids
     public = {loc.split('#')[1] for sym, (loc, _) in d['syms']['geonb.ph.monitor'].items()
               if loc.startswith('ph.monitor.html#') and '.' not in loc.split('#')[1] and not sym.split('.')[-1].startswith('_')}
     assert public and public <= ids, sorted(public - ids)

@@ -136,17 +136,28 @@ def table_renderer():
 
 def filters(problems: list[str]):
     "nbdev's FilterDefaults, with a show_doc executor that records a failing cell instead of stopping the build."
+    from fastcore.basics import str2bool
     from nbdev.processors import FilterDefaults, exec_show_docs
 
     class exec_show_docs_or_record(exec_show_docs):
         "exec_show_docs; a failing cell keeps its stored outputs and is reported."
         def __call__(self, cell):
             before = cell.get('outputs')
+            fm = getattr(self.nb, 'frontmatter_', {})
+            live = getattr(self, 'k', None) and self.nb.has_docs_ and not str2bool(fm.get('skip_showdoc', False))
+            imports = mixed_imports(cell) if live else None
+            if imports is not None:  # run only its imports: the rest is test code, and its stored outputs show
+                problems.append(f'{rel_path(self.nb.path_)}: cell id {cell.get("id")} mixes imports with '
+                                f'other code; nbdev runs all of it for the docs, this site only its imports')
+                self.k.run(imports)
+                if self.k.exc: self._record(cell, self.k.exc, before)
+                return
             try: super().__call__(cell)
-            except Exception as e:
-                err = self.k.exc or e
+            except Exception as e: self._record(cell, self.k.exc or e, before)
+
+        def _record(self, cell, err, before):
                 first = (cell.source or '').strip().splitlines()[:1]
-                problems.append(f'{self.nb.path_}: cell {cell.idx_} ({first[0][:60] if first else ""}) raised '
+                problems.append(f'{rel_path(self.nb.path_)}: cell {cell.idx_} ({first[0][:60] if first else ""}) raised '
                                 f'{type(err).__name__}: {str(err)[:200]}; its stored outputs are shown')
                 self.k.exc = None
                 if before is not None: cell.outputs = before
@@ -159,6 +170,24 @@ def filters(problems: list[str]):
         "The docs processors nbdev_proc_nbs applies, in this process."
         def base_procs(self): return [exec_show_docs_or_record if p is exec_show_docs else p for p in super().base_procs()]
     return SiteFilters()
+
+
+def mixed_imports(cell) -> str | None:
+    "The import statements of a cell that mixes them with other code (nbdev would run all of it), else None."
+    import ast
+    if cell.cell_type != 'code' or not cell.source or set(cell.directives_) & {'export', 'exports', 'exporti', 'exec_doc'}: return None
+    if cell.directives_.get('eval:', [''])[0].lower() == 'false': return None
+    try: tree = ast.parse(cell.source)
+    except SyntaxError: return None
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    if not imports or not any(isinstance(n, (ast.Expr, ast.Assign)) for n in ast.walk(tree)): return None  # nbdev's test
+    return '\n'.join(ast.get_source_segment(cell.source, n) for n in imports)
+
+
+def rel_path(path) -> str:
+    "A path relative to the repository where it is inside it."
+    path = Path(path)
+    return path.relative_to(ROOT).as_posix() if ROOT in path.parents else str(path)
 
 
 def close_shell(shell) -> None:
@@ -190,23 +219,16 @@ def split_title_cell(nb) -> None:
 
 def process_notebook(page: Page, site: Site):
     "The notebook after nbdev's docs processors, run with the notebook's folder as the working directory."
-    from execnb.nbio import AttrDict, read_nb
+    from execnb.nbio import read_nb
     nb = read_nb(page.src)
     nb.path_ = str(page.src)
-    cells = [AttrDict(id=c.get('id'), source=c.source) for c in nb.cells]
     split_title_cell(nb)
     cwd = os.getcwd()
     os.chdir(page.src.parent)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Found cells containing imports')  # reported by mixed_imports
             filters(site.problems)(nb)
-        for w in caught:
-            if 'imports and other code' not in str(w.message): continue
-            source = str(w.message).split('---')[1].strip()
-            where = next((f'cell {i} (id {c.get("id")})' for i, c in enumerate(cells) if source in c.source), 'a cell')
-            site.problems.append(f'{page.src.relative_to(site.root)}: {where} mixes imports with other code, and nbdev '
-                                 f'executes it for the docs: {source.splitlines()[0][:60]}')
     finally: os.chdir(cwd)
     return nb
 
@@ -622,8 +644,10 @@ def page_markdown(page: Page, site: Site, ex) -> str:
     "One page's Markdown before its links are resolved."
     if page.kind == 'card': return card_markdown(page, site)
     if page.kind == 'claims': return markdown_page(page, site)
-    if page.kind == 'run': return notebook_markdown(read_run_notebook(page), page, site, ex)
-    return notebook_markdown(process_notebook(page, site), page, site, ex)
+    try: nb = read_run_notebook(page) if page.kind == 'run' else process_notebook(page, site)
+    except json.JSONDecodeError as e:
+        raise DocsError(f'{page.src.relative_to(site.root)}: expected a notebook (JSON), found {e}') from None
+    return notebook_markdown(nb, page, site, ex)
 
 
 def stage(site: Site, verbose: bool = False) -> None:
@@ -650,6 +674,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     root, work, site_dir = Path(args.root).resolve(), Path(args.work).resolve(), Path(args.site).resolve()
     os.environ['IN_TEST'] = '1'
+    # jsonschema (under nbformat) builds its IRI format checkers with lark at import when rfc3987_syntax is
+    # installed: about 3.5 s of CPU, for formats no notebook uses
+    sys.modules.setdefault('rfc3987_syntax', None)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     os.environ.setdefault('MPLBACKEND', 'Agg')
     settings = read_settings(root)
