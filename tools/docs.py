@@ -465,7 +465,7 @@ def strip_link_attrs(md: str) -> str:
 
 def badges(md: str) -> str:
     "External badge images (Colab's) become plain button links: the site loads nothing from elsewhere."
-    md = re.sub(r'\[!\[([^\]]*)\]\(https?://[^)]*\)\]\(([^)]+)\)', r'[\1](\2){ .md-button }', md)
+    md = re.sub(r'\[!\[([^\]]*)\]\(https?://[^)]*\)\]\(([^)]+)\)', r'[\1](\2){ .nb-badge }', md)
     return re.sub(r'!\[([^\]]*)\]\((https?://[^)]*)\)', r'[\1](\2)', md)
 
 
@@ -609,6 +609,8 @@ CSS = """
 .md-typeset .nb-html table { border-collapse: collapse; }
 .md-typeset .nb-html th, .md-typeset .nb-html td { padding: .2em .6em; border-bottom: 1px solid var(--md-default-fg-color--lightest); }
 .md-typeset img.nb-figure { max-width: 100%; }
+.md-typeset a.nb-badge { display: inline-block; padding: 0 .5em; border: 1px solid currentColor; border-radius: .8em;
+  font-size: .7rem; white-space: nowrap; }
 .md-typeset table:not([class]) { font-size: .68rem; }
 """
 
