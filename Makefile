@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup data browser test test-slow reproduce lint-nbs clean
+.PHONY: setup data browser test test-slow reproduce lint-nbs outputs docs clean
 
 setup:
 	@target="$(VENV_CACHE)/venv-$(DEPS_KEY)"; \
@@ -49,7 +49,8 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo ">> chromium not installed: the browser test will be skipped"; fi
 
-# The gate: notebooks clean, library in sync with notebooks, every notebook runs, then pytest.
+# The gate: notebooks clean, library in sync with notebooks, every notebook runs (library notebooks must also
+# reproduce their committed outputs), then pytest (which builds the docs site and opens it in a browser).
 lint-nbs:
 	@$(BIN)/nbdev_clean
 	@if [ -n "$$(git status --porcelain -- nbs)" ]; then echo "nbdev_clean changed notebooks; run nbdev_clean and commit:"; git status --short -- nbs; exit 1; fi
@@ -59,12 +60,22 @@ lint-nbs:
 	@echo ">> notebooks clean, library and README in sync"
 
 test: setup data browser lint-nbs
-	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python tools/nb_outputs.py --check --n_workers 2
+	$(BIN)/nbdev_test --n_workers 2 --path nbs/experiments
 	$(BIN)/python -m pytest tests/ -q -m 'not slow'
 
 # The fault tests that take over a minute each (Ctrl-C and a killed runner on a Dask cluster).
 test-slow: setup data
 	$(BIN)/python -m pytest tests/ -q -m slow
+
+# Execute the library notebooks and store their outputs (give NBS=nbs/X.ipynb for some of them).
+NBS ?=
+outputs: setup data
+	$(BIN)/python tools/nb_outputs.py --n_workers 2 $(NBS)
+
+# The documentation site, built offline into _docs/ (open _docs/index.html or serve the folder).
+docs: setup
+	$(BIN)/python tools/docs.py
 
 # The main job: every registered card's quick profile (offline real data), executed through papermill
 # into reports/runs/<card>/<run-id>/, then the cards and reports/index.md are rendered from the bundles.
