@@ -299,7 +299,7 @@ def check_rendered(text: str, where: str = 'card'):
 
 # %% ../nbs/91_cards.ipynb #d05a16f8
 NOTEBOOK_TEXT_LIMIT = 4000 # characters kept of one text output in a card's copy of a notebook
-NOTEBOOK_IMAGE_LIMIT = 400_000 # bytes of base64 figures kept per copied notebook
+NOTEBOOK_IMAGE_LIMIT = 150_000 # bytes of base64 figures kept per copied notebook
 
 def _joined(v) -> str: return ''.join(v) if isinstance(v, list) else str(v)
 
@@ -329,6 +329,15 @@ def _slim_output(out: dict, budget: list) -> dict:
         out['data'] = data or {'text/plain': '[an interactive widget; not kept in this copy]'}
     return out
 
+def _merged_streams(outputs: list) -> list:
+    "Consecutive outputs of one stream joined into one (papermill stores each progress-bar update as its own output)."
+    merged = []
+    for o in outputs:
+        if o.get('output_type') == 'stream' and merged and merged[-1].get('output_type') == 'stream' and merged[-1].get('name') == o.get('name'):
+            merged[-1] = dict(merged[-1], text=_joined(merged[-1].get('text', '')) + _joined(o.get('text', '')))
+        else: merged.append(o)
+    return merged
+
 def slim_notebook(nb: dict, # an executed notebook as JSON
                   image_limit: int = NOTEBOOK_IMAGE_LIMIT, # bytes of base64 figures kept
                  ) -> dict:
@@ -336,7 +345,7 @@ def slim_notebook(nb: dict, # an executed notebook as JSON
     budget, cells = [image_limit], []
     for cell in nb.get('cells', []):
         cell = dict(cell)
-        if 'outputs' in cell: cell['outputs'] = [_slim_output(o, budget) for o in cell['outputs']]
+        if 'outputs' in cell: cell['outputs'] = [_slim_output(o, budget) for o in _merged_streams(cell['outputs'])]
         cells.append(cell)
     meta = {k: v for k, v in nb.get('metadata', {}).items() if k != 'widgets'}
     return dict(nb, cells=cells, metadata=meta)
