@@ -266,7 +266,9 @@ def plan(cards: list[str] | None = None, # card names; None means every register
     _check_plan_args(names, registry, seeds)
     profiles = {name: _select_runs(load_profile(registry[name], profile), runs) for name in names}
     _check_selected(runs, profiles, profile)
-    root, stamp = Path(out) if out else runs_dir(), datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')
+    # absolute: papermill changes the process's working directory while a kernel starts, so a relative folder would
+    # resolve against another run's notebook folder when runs execute side by side
+    root, stamp = Path(out).resolve() if out else runs_dir(), datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')
     planned = []
     for name, prof in profiles.items():
         if prof['runs']: planned += _plan_card(registry[name], prof, seeds, root/name/f'{profile}-{stamp}')
@@ -922,7 +924,7 @@ def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile
           ) -> list[Outcome]:
     "Continue an interrupted or killed session: keep the runs whose bundles verify, execute the rest, render the card."
     _check_jobs(jobs, scheduler, cluster); _check_timeout(timeout)
-    folder = Path(session)
+    folder = Path(session).resolve() # absolute, as in `plan`
     read_session(folder)
     with _locked(folder):
         s = Session(folder, read_session(folder))
