@@ -4,7 +4,7 @@
 
 # %% ../nbs/91_cards.ipynb #7f6f38ab
 from __future__ import annotations
-import dataclasses, json, os, re, shutil, warnings
+import dataclasses, hashlib, json, os, re, shutil, warnings
 from pathlib import Path
 
 from .core import GeonbError, atomic_path, atomic_write, sha256_file
@@ -351,18 +351,18 @@ def slim_notebook(nb: dict, # an executed notebook as JSON
     return dict(nb, cells=cells, metadata=meta)
 
 # %% ../nbs/91_cards.ipynb #0755353b
-def _notebook_check(b: dict) -> tuple[Path | None, str]:
-    "The bundle's executed notebook and the check it passed, or None and why it is not kept."
+def _notebook_check(b: dict) -> tuple[bytes | None, str]:
+    "The bundle's executed notebook (its bytes, read once) and the check it passed, or None and why it is not kept."
     nb = b['path']/f"{b['run']}.ipynb"
     if not nb.is_file(): return None, 'no executed notebook in the run folder'
-    recorded = b.get('entry', {}).get('notebook_sha256')
-    if recorded: return (nb, 'sha256 recorded by the runner') if sha256_file(nb) == recorded else (None, 'the notebook changed after the run (sha256 differs from session.json)')
-    try: injected = json.loads(nb.read_text())['metadata']['papermill']['parameters']
-    except (OSError, ValueError, KeyError, TypeError): return None, 'not a papermill notebook, and session.json records no checksum for it'
+    raw, recorded = nb.read_bytes(), b.get('entry', {}).get('notebook_sha256')
+    if recorded: return (raw, 'sha256 recorded by the runner') if hashlib.sha256(raw).hexdigest() == recorded else (None, 'the notebook changed after the run (sha256 differs from session.json)')
+    try: injected = json.loads(raw)['metadata']['papermill']['parameters']
+    except (ValueError, KeyError, TypeError): return None, 'not a papermill notebook, and session.json records no checksum for it'
     params = b['manifest'].get('params', {})
     if not isinstance(injected, dict) or not injected or any(params.get(k) != v for k, v in injected.items()):
         return None, "its papermill parameters differ from the bundle's, and session.json records no checksum for it"
-    return nb, "papermill parameters match the bundle's manifest (the session recorded no checksum)"
+    return raw, "papermill parameters match the bundle's manifest (the session recorded no checksum)"
 
 def executed_notebooks(col: Collection, folder: Path) -> list[dict]:
     "Copy each bundle's verified, slimmed notebook into `folder/runs`; one row per bundle saying what was kept."
@@ -370,12 +370,12 @@ def executed_notebooks(col: Collection, folder: Path) -> list[dict]:
     if dest.exists(): shutil.rmtree(dest)
     order = {run: i for i, run in enumerate(col.runs)}
     for b in sorted(col.bundles, key=lambda b: (order[b['run']], b['seed'])):
-        src, how = _notebook_check(b)
+        raw, how = _notebook_check(b)
         row = dict(run=b['run'], seed=b['seed'], file=None, check=how)
-        if src is not None:
-            target = dest/f"{b['run']}-seed{b['seed']}.ipynb"
-            atomic_write(target, json.dumps(slim_notebook(json.loads(src.read_text())), indent=1, ensure_ascii=False) + '\n')
-            row.update(file=f"runs/{target.name}", source_sha256=sha256_file(src), sha256=sha256_file(target))
+        if raw is not None:
+            target, text = dest/f"{b['run']}-seed{b['seed']}.ipynb", json.dumps(slim_notebook(json.loads(raw)), indent=1, ensure_ascii=False) + '\n'
+            atomic_write(target, text)
+            row.update(file=f"runs/{target.name}", source_sha256=hashlib.sha256(raw).hexdigest(), sha256=hashlib.sha256(text.encode()).hexdigest())
         rows.append(row)
     return rows
 
