@@ -50,7 +50,8 @@ browser:
 	else echo ">> chromium not installed: the browser test will be skipped"; fi
 
 # The gate: notebooks clean, library in sync with notebooks, every notebook runs (library notebooks must also
-# reproduce their committed outputs), then pytest (which builds the docs site and opens it in a browser).
+# reproduce their committed outputs), then pytest (which builds the docs site and opens it in a browser), two test
+# files at a time (pytest-xdist; a file's tests stay in one worker, so its module fixtures are built once).
 lint-nbs:
 	@$(BIN)/nbdev_clean
 	@if [ -n "$$(git status --porcelain -- nbs)" ]; then echo "nbdev_clean changed notebooks; run nbdev_clean and commit:"; git status --short -- nbs; exit 1; fi
@@ -62,7 +63,7 @@ lint-nbs:
 test: setup data browser lint-nbs
 	$(BIN)/python tools/nb_outputs.py --check --n_workers 2
 	$(BIN)/nbdev_test --n_workers 2 --path nbs/experiments
-	$(BIN)/python -m pytest tests/ -q -m 'not slow'
+	$(BIN)/python -m pytest tests/ -q -m 'not slow' -n 2 --dist loadfile
 
 # The fault tests that take over a minute each (Ctrl-C and a killed runner on a Dask cluster).
 test-slow: setup data

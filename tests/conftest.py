@@ -1,5 +1,5 @@
 """Shared fixtures: small dataset files written in the official formats, and helpers to run commands."""
-import gzip, hashlib, os, pickle, subprocess, sys
+import contextlib, gzip, hashlib, os, pickle, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,26 @@ BIN = Path(sys.executable).parent
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: fault tests of over a minute each, left out of `make test` (run them with `make test-slow`)')
+
+
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync', '--no-first-run']
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's chromium driven by playwright's sync API (never a browser downloaded by a test tool); skips without them.
+
+    Playwright's sync API marks an asyncio loop as running in this thread for as long as its context is open, and a
+    second `sync_playwright()` refuses to start inside it: so open one only around the tests that use it (a test, or
+    a module-scoped fixture), never for the whole session."""
+    exe = shutil.which('chromium')
+    if not exe: pytest.skip('no chromium on PATH')
+    pw = pytest.importorskip('playwright.sync_api', reason='the playwright package is not installed')
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try: yield b
+        finally: b.close()
 
 
 def run(*args, timeout=600, **kw):

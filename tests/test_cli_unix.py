@@ -125,12 +125,29 @@ def test_help_still_prints_usage(home):
     assert r.returncode == 0 and r.stdout.startswith('usage: geonb data info') and '--official' in r.stdout
 
 
+def _as_from_a_terminal():
+    "In the child before exec: SIGINT handled by default and unblocked, as in a shell (a test runner's worker may differ)."
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _signal_state(pid: int) -> str:
+    "What the kernel says of a process that did not react to a signal: its state, signal masks and threads."
+    try:
+        st = Path(f'/proc/{pid}/status').read_text().splitlines()
+        keep = [l for l in st if l.split(':')[0] in ('State', 'Threads', 'SigPnd', 'ShdPnd', 'SigBlk', 'SigIgn', 'SigCgt')]
+        wchan = Path(f'/proc/{pid}/wchan').read_text()
+        return '; '.join(keep) + f'; wchan {wchan}'
+    except OSError as e: return f'unreadable ({e})'
+
+
 def test_ctrl_c_is_one_line_and_130(home, tmp_path):
     d = fashion_fixture(tmp_path/'root')
     fifo = d/'train-images-idx3-ubyte'; os.mkfifo(fifo)  # geonb blocks reading it until it is interrupted
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'GEONB_DATA': str(home)}
     p = subprocess.Popen([str(GEONB), 'data', 'info', 'fashion', '--root', str(tmp_path/'root')],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                         preexec_fn=_as_from_a_terminal)
     writer, deadline = None, time.time() + 300
     while writer is None and p.poll() is None and time.time() < deadline:
         try: writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds once geonb has opened the file to read it
@@ -138,6 +155,9 @@ def test_ctrl_c_is_one_line_and_130(home, tmp_path):
     assert writer is not None, p.communicate()
     try:
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        try: out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            state = _signal_state(p.pid); p.kill(); p.communicate()
+            pytest.fail(f'geonb did not end within 60 s of SIGINT; its state then: {state}')
     finally: os.close(writer)
     assert (p.returncode, out, err) == (130, '', 'geonb data: interrupted\n')

@@ -1,11 +1,13 @@
 """The documentation site: built once by tools/docs.py, every internal link resolves, and a browser sees the pages."""
-import functools, os, shutil, subprocess, sys, threading, time
+import functools, os, subprocess, sys, threading, time
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+
+from conftest import chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path('/tmp/docs-shots')
@@ -103,18 +105,10 @@ def served(site):
     httpd.shutdown()
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def browser():
-    "Debian's chromium driven by playwright (never a browser downloaded by a test tool)."
-    chromium = shutil.which('chromium')
-    if not chromium: pytest.skip('no chromium on PATH')
-    pw = pytest.importorskip('playwright.sync_api', reason='the playwright package is not installed')
-    with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True,
-                              args=['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                                    '--disable-component-update', '--disable-sync', '--no-first-run'])
-        try: yield b
-        finally: b.close()
+    "One headless chromium for this module's browser tests, closed when the module ends (see conftest.chromium)."
+    with chromium() as b: yield b
 
 
 def _page(browser, url):

@@ -1,15 +1,15 @@
 """The SKA Single Digit Explorer: its callbacks as plain functions, and the Gradio app driven in a headless Chromium."""
-import os, shutil, socket, time
+import os, socket, time
 
 import pytest
 
 os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
 
+from conftest import chromium
 from geonb.core import GeonbError
 from geonb.ska.explorer import (ExplorerInputError, ExplorerDependencyError, clear_history, history_rows,
                                 run_and_archive, explorer_cli)
 
-CHROMIUM = '/usr/bin/chromium'
 TINY = dict(n1=16, n2=16, n3=8, n4=4, K=5, tau=0.5, samples=20)  # each run well under a second
 
 
@@ -78,44 +78,36 @@ def _wait_rows(page, n: int, timeout: float = 20.0) -> int:
 
 
 def test_browser_run_archive_clear():
-    if not os.path.exists(CHROMIUM): pytest.skip(f'no Chromium at {CHROMIUM}')
     pytest.importorskip('gradio', reason='gradio is not installed (pip install "geonb[app]")')
-    pw = pytest.importorskip('playwright.sync_api', reason='the playwright package is not installed')
     from geonb.ska.explorer import build_app
     app = build_app(figsize=(4, 8))
     port = _free_port()
     app.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True, share=False)
     try:
-        with pw.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                                              '--disable-component-update', '--disable-sync', '--no-first-run'])
-            try:
-                page = browser.new_page()
-                page.goto(f'http://127.0.0.1:{port}/')
-                page.wait_for_selector('#ska-run', timeout=30_000)
-                assert page.title() == 'SKA Single Digit Explorer'
-                page.locator('#ska-digit label', has_text='3').first.click()
-                for name, value in TINY.items():
-                    box = page.locator(f'#ska-{name} input[type=number]')
-                    box.fill(str(value)); box.press('Enter')
-                assert _rows(page) == 0 and page.locator('#ska-plot img').count() == 0
-                k = page.locator('#ska-K input[type=number]')
-                k.fill('1'); k.press('Enter')  # the slider allows K = 1, the callback refuses it
-                page.click('#ska-run')
-                page.get_by_text('K: expected an integer >= 2, got 1').first.wait_for(timeout=20_000)
-                assert _rows(page) == 0
-                k.fill(str(TINY['K'])); k.press('Enter')
-                page.click('#ska-run')
-                assert _wait_rows(page, 1) == 1
-                page.click('#ska-run')
-                assert _wait_rows(page, 2) == 2
-                text = page.inner_text('#ska-history')
-                assert '[16, 16, 8, 4]' in text, text  # the tiny settings reached the run
-                assert page.locator('#ska-plot img').count() == 1  # the comparison figure arrived
-                page.click('#ska-clear')
-                assert _wait_rows(page, 0) == 0
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f'http://127.0.0.1:{port}/')
+            page.wait_for_selector('#ska-run', timeout=30_000)
+            assert page.title() == 'SKA Single Digit Explorer'
+            page.locator('#ska-digit label', has_text='3').first.click()
+            for name, value in TINY.items():
+                box = page.locator(f'#ska-{name} input[type=number]')
+                box.fill(str(value)); box.press('Enter')
+            assert _rows(page) == 0 and page.locator('#ska-plot img').count() == 0
+            k = page.locator('#ska-K input[type=number]')
+            k.fill('1'); k.press('Enter')  # the slider allows K = 1, the callback refuses it
+            page.click('#ska-run')
+            page.get_by_text('K: expected an integer >= 2, got 1').first.wait_for(timeout=20_000)
+            assert _rows(page) == 0
+            k.fill(str(TINY['K'])); k.press('Enter')
+            page.click('#ska-run')
+            assert _wait_rows(page, 1) == 1
+            page.click('#ska-run')
+            assert _wait_rows(page, 2) == 2
+            text = page.inner_text('#ska-history')
+            assert '[16, 16, 8, 4]' in text, text  # the tiny settings reached the run
+            assert page.locator('#ska-plot img').count() == 1  # the comparison figure arrived
+            page.click('#ska-clear')
+            assert _wait_rows(page, 0) == 0
     finally:
         app.close()
