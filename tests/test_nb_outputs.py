@@ -102,3 +102,19 @@ def test_addresses_and_temp_paths_are_masked():
     import tempfile
     out = [dict(output_type='stream', name='stdout', text=[f'<A object at 0x7f3a2b1c9d00> {tempfile.gettempdir()}/tmpab12/x.json\n'])]
     assert nb_outputs.comparable(out) == ['[stdout]', '<A object at 0x…> <tmp>']
+
+
+def test_a_cell_marked_varies_by_cpu_keeps_its_text_not_its_digits(tmp_path, run):
+    path = notebook(tmp_path/'cpu.ipynb', "# varies by CPU: a trained result\n'acc 0.939, weights 1a590573d07a'", "'acc 0.939'")
+    assert run(path)[0] == 0
+    def replace(old, new):
+        return lambda c: [o['data'].update({'text/plain': ''.join(o['data']['text/plain']).replace(old, new)}) for o in c['outputs']]
+    edit(path, 2, replace('0.939, weights 1a590573d07a', '0.944, weights 3701059688b6'))  # other digits: accepted
+    status, out = run(path, '--check')
+    assert status == 0, out
+    edit(path, 2, replace('acc', 'loss'))  # other text: refused
+    status, out = run(path, '--check')
+    assert status == 1 and 'cell 2' in out, out
+    edit(path, 3, replace('0.939', '0.944'))  # an unmarked cell still compares its numbers
+    status, out = run(path, '--check')
+    assert 'cell 3' in out, out

@@ -12,6 +12,9 @@ write (default): store the outputs (stderr dropped: warnings and progress bars a
 --check: fail (exit 1) when a cell raises or when a committed output is missing or differs from a fresh
   execution; memory addresses and temp paths are masked, numbers compared with a small tolerance,
   images by mime type and pixel size. Cells that are not executed (skipped flags) are not compared.
+  A cell with a comment line `# varies by CPU: <why>` shows a result whose digits depend on the processor's
+  float kernels (training, near-singular solves): its outputs must keep their kind and text, numbers and hex
+  digests aside.
 Usage: python tools/nb_outputs.py [--check] [--n_workers N] [NOTEBOOK ...]   (default: nbs/*.ipynb)
 The gate runs `--check` on the library notebooks instead of nbdev_test, and nbdev_test on nbs/experiments only.
 """
@@ -212,6 +215,20 @@ def differs(committed: list[str], fresh: list[str]) -> list[str]:
     return [l[:200] for l in list(diff)[:12]]
 
 
+_varies = re.compile(r'^# varies by CPU:', re.M)
+_hex = re.compile(r'\b(?=[0-9a-f]*\d)[0-9a-f]{8,64}\b')
+
+
+def varies(cell) -> bool:
+    "Is this cell marked `# varies by CPU: <why>`?"
+    return bool(_varies.search(''.join(cell.get('source', ''))))
+
+
+def without_digits(lines: list[str]) -> list[str]:
+    "Lines with every number and hex digest masked: what must hold of a result that varies by CPU."
+    return [_number.sub('#', _hex.sub('<hex>', l)) for l in lines]
+
+
 def _cell_name(nb, i: int) -> str:
     "How a report names a cell: its number in the file (from 1) and its first line of code."
     lines = [l for l in ''.join(nb['cells'][i]['source']).splitlines() if l.strip() and not l.startswith('#|')]
@@ -227,6 +244,7 @@ def check(path: Path, result: dict) -> list[str]:
     problems = []
     for i, outputs in sorted((int(i), o) for i, o in result['outputs'].items()):
         committed, fresh = comparable(nb['cells'][i].get('outputs', [])), comparable(stored(outputs))
+        if varies(nb['cells'][i]): committed, fresh = without_digits(committed), without_digits(fresh)
         if diff := differs(committed, fresh):
             what = 'has no committed output' if not committed else 'committed output differs'
             problems.append(f'{path} {_cell_name(nb, i)}: {what}\n  ' + '\n  '.join(diff))
