@@ -123,6 +123,7 @@ def collect(card: str, profile: str, sessions: list[Path]) -> Collection:
             if (f['run'], f['seed']) not in latest or latest[(f['run'], f['seed'])]['session'] == s.name: failures[(f['run'], f['seed'])] = f
         names.append(s.name); commands.append(info.get('command', ''))
     if not latest: raise CardError(f"card {card}, profile {profile}: no run finished with a verifying bundle; nothing to render")
+    for f in failures.values(): warnings.warn(f"card {card}: run {f['run']} seed {f['seed']} of session {f['session']} is left out: {f['reason']}")
     return Collection(card, profile, list(latest.values()), list(failures.values()), names, commands)
 
 # %% ../nbs/91_cards.ipynb #662a5f05
@@ -444,13 +445,17 @@ def render_card(card: Card | str | Path, # a registered card, its name, or a ses
                ) -> Path:
     "Render a card's README.md and results.json (in `card_folder`) from every verified bundle of its profile."
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    given = None
     if not isinstance(card, Card) and (Path(card)/'session.json').exists():  # a session folder: its card and profile, merged with its siblings
-        info = _session_info(Path(card))
-        card, profile, root = info['card'], info['profile'], Path(card).resolve().parent.parent
+        info, given = _session_info(Path(card)), Path(card).resolve()
+        card, profile, root = info['card'], info['profile'], given.parent.parent
     card = card if isinstance(card, Card) else load_card(cards_dir()/card)
     folder = card_folder(card.folder, profile)  # a bad profile name fails before anything is written
     check_claims(card)
-    col = collect(card.name, profile, sessions if sessions is not None else profile_sessions(card.name, profile, root))
+    if sessions is None:  # the given session is part of it even when its folder was renamed or moved
+        sessions = profile_sessions(card.name, profile, root)
+        if given is not None and given not in {p.resolve() for p in sessions}: sessions = [*sessions, given]
+    col = collect(card.name, profile, sessions)
     data = card_data(card, col)
     notebooks = executed_notebooks(col, folder)
     body, judged = _card_body(card, col, folder, notebooks)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/99_cli.ipynb #d16654b3
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, json, os, sys, warnings
 from typing import Callable
 
 # %% auto #0
@@ -144,6 +144,8 @@ def _exit_code(command: str, # the subcommand, for messages
 def main(argv: list[str] | None = None) -> int:
     "Run the `geonb` command; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv else ''
+    warnings.formatwarning = lambda message, *a, **k: f"geonb {command}: warning: {' '.join(str(message).split())}\n"  # one line, no source line
     if argv and argv[0] in _passthrough(): return _exit_code(argv[0], lambda: _passthrough()[argv[0]][1](argv[1:]))
     args = build_parser().parse_args(argv)
     return _exit_code(args.command, lambda: args.func(args))

@@ -588,6 +588,10 @@ def resize(images: torch.Tensor, # uint8 (N, C, H, W)
            size: int, # the new height and width
           ) -> torch.Tensor:
     "Bilinear, antialiased resize of uint8 images, rounded back to uint8."
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        found = f"{images.dtype} of shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise InputError(f"images: expected uint8 images (N, C, H, W), found {found}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise InputError(f"size: expected an integer >= 1, found {size!r}")
     if images.shape[-1] == size and images.shape[-2] == size: return images
     out = F.interpolate(images.float(), size=(size, size), mode='bilinear', align_corners=False, antialias=True)
     return out.round_().clamp_(0, 255).to(torch.uint8)

@@ -625,6 +625,16 @@ def _needs_gpu(run: PlannedRun, gpus: bool = False) -> bool: # gpus: whether som
 def _has_gpus(client) -> bool:
     return any(w.get('resources', {}).get('GPU', 0) >= 1 for w in client.scheduler_info(n_workers=-1)['workers'].values())
 
+def _check_local_gpu(planned: list[PlannedRun]):
+    "Refuse runs set to a CUDA device when they would run on this machine and it has none (before any kernel or folder)."
+    cuda = [r for r in planned if isinstance(r.params.get('device'), str) and r.params['device'].startswith('cuda')]
+    if not cuda: return
+    import torch  # only here: planning without a CUDA run does not load torch
+    if not torch.cuda.is_available():
+        r = cuda[0]
+        raise ReproduceError(f"run {r.card}/{r.run} seed={r.seed} sets device: {r.params['device']}, but CUDA is not available on this machine "
+                             f"({len(cuda)} such run(s)); use device: auto or cpu, or run them on a GPU machine or a cluster with GPU workers")
+
 def _check_gpus(client, planned: list[PlannedRun]):
     "Refuse runs that need a GPU when no worker declares one."
     gpu = [r for r in planned if _needs_gpu(r)]
@@ -806,6 +816,7 @@ def reproduce(cards: list[str] | None = None, profile: str = 'quick', seeds: int
     if dry_run:
         _print_plan(planned)
         return []
+    if scheduler is None and cluster is None: _check_local_gpu(planned)
     registry, groups = registered_cards(cards_folder), {}
     for r in planned: groups.setdefault(r.out_dir.parent, []).append(r)
     with _cluster(scheduler, cluster, Path(out) if out else runs_dir(), planned) as client, contextlib.ExitStack() as held:
@@ -933,7 +944,11 @@ def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile
         planned = _session_runs(folder, s.info)
         states = {r.out_dir: _run_state(r.out_dir, retry_failed) for r in planned}
         todo = [r for r in planned if states[r.out_dir][0] != 'keep']
+        if not todo and s.info.get('status') == 'complete':
+            raise SessionError(f"session {folder} is complete ({len(planned)} of {len(planned)} runs verify): nothing to resume; "
+                               f"render its card with `geonb card render {folder}`")
         for r in todo: _check_resumable(r)
+        if scheduler is None and cluster is None: _check_local_gpu(todo)
         _wait_for_kernels([s.entry(r) for r in todo])
         with _cluster(scheduler, cluster, folder, todo) as client:
             for r in planned:  # every check passed: now the record and the folders change

@@ -20,7 +20,8 @@ from .core import (GeonbError, atomic_path, atomic_write, determinism_flags, dev
 
 # %% auto #0
 __all__ = ['MANIFEST_FORMAT', 'BundleError', 'runs_dir', 'new_run_dir', 'check_run_folder', 'RunBundle', 'save_weights',
-           'load_weights', 'history_csv', 'mark_failed', 'read_bundle', 'read_records', 'records_markdown']
+           'state_mismatch', 'load_weights', 'history_csv', 'mark_failed', 'read_bundle', 'read_records',
+           'records_markdown']
 
 # %% ../nbs/02_runs.ipynb #017c5c45
 class BundleError(GeonbError, ValueError):
@@ -101,6 +102,16 @@ def save_weights(path: str | Path, # the .safetensors file
     return Path(path)
 
 # %% ../nbs/02_runs.ipynb #c01b7bb0
+def state_mismatch(state: dict, # tensors by name, as loaded
+                   expected: dict | torch.nn.Module, # a state dict or module whose keys and shapes must match
+                  ) -> str:
+    "How `state` differs from `expected` (keys, then shapes), in words; '' when it fits."
+    ref = expected.state_dict() if isinstance(expected, torch.nn.Module) else expected
+    missing, extra = sorted(set(ref) - set(state)), sorted(set(state) - set(ref))
+    if missing or extra: return f"keys differ from the model: missing {missing[:5]}{' ...' if len(missing) > 5 else ''} ({len(missing)}), unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''} ({len(extra)})"
+    wrong = [(k, tuple(ref[k].shape), tuple(getattr(state[k], 'shape', ()))) for k in ref if tuple(ref[k].shape) != tuple(getattr(state[k], 'shape', ()))]
+    return f"shapes differ (name, expected, found): {wrong[:5]}" if wrong else ''
+
 def load_weights(path: str | Path, # a .safetensors file
                  expected: dict | torch.nn.Module | None = None, # a state dict or module whose keys and shapes must match
                 ) -> dict:
@@ -109,12 +120,7 @@ def load_weights(path: str | Path, # a .safetensors file
     except (SafetensorError, OSError) as e:
         raise BundleError(f"{path}: cannot be read as safetensors ({type(e).__name__}: {e})") from e
     _check_finite(state, str(path))
-    if expected is not None:
-        ref = expected.state_dict() if isinstance(expected, torch.nn.Module) else expected
-        missing, extra = sorted(set(ref) - set(state)), sorted(set(state) - set(ref))
-        if missing or extra: raise BundleError(f"{path}: keys differ from the model: missing {missing[:5]}, unexpected {extra[:5]}")
-        wrong = [(k, tuple(ref[k].shape), tuple(state[k].shape)) for k in ref if ref[k].shape != state[k].shape]
-        if wrong: raise BundleError(f"{path}: shapes differ (name, expected, found): {wrong[:5]}")
+    if expected is not None and (why := state_mismatch(state, expected)): raise BundleError(f"{path}: {why}")
     return state
 
 # %% ../nbs/02_runs.ipynb #c93c78bf

@@ -59,8 +59,17 @@ LOSS_SELECTIONS = {'valid': 'epoch with the lowest validation loss', 'none': 'fi
 def check_train_config(config: TrainConfig, where: str = 'TrainConfig') -> TrainConfig:
     "Refuse settings out of range, naming the setting, the range and the value found."
     c = config
+    for f in dataclasses.fields(c):  # the type first: a string where a number belongs is refused by name, not by a TypeError below
+        v, kind = getattr(c, f.name), f.type if isinstance(f.type, str) else getattr(f.type, '__name__', '')
+        if kind == 'int' and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+            raise ConfigError(f"{f.name} in {where}: expected an integer, found {v!r} ({type(v).__name__})")
+        if kind == 'float' and (isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))):
+            raise ConfigError(f"{f.name} in {where}: expected a number, found {v!r} ({type(v).__name__})")
+        if kind == 'bool' and not isinstance(v, (bool, np.bool_)):
+            raise ConfigError(f"{f.name} in {where}: expected True or False, found {v!r} ({type(v).__name__})")
     check_choice('select_split', c.select_split, SELECTIONS, where)
     check_choice('optimizer', c.optimizer, OPTIMIZERS, where); check_choice('schedule', c.schedule, SCHEDULES, where)
+    get_device(c.device)  # an unknown device, or CUDA on a machine without it, is refused here: before any folder or bundle
     for name, ok, rng in [('epochs', c.epochs >= 1, '>= 1'), ('batch_size', c.batch_size >= 1, '>= 1'),
                           ('lr', math.isfinite(c.lr) and c.lr > 0, 'a finite number > 0'),
                           ('weight_decay', math.isfinite(c.weight_decay) and c.weight_decay >= 0, 'a finite number >= 0'),

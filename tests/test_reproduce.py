@@ -31,7 +31,7 @@ def tiny_card(tmp_path, runs, claims=()):
 
 def reproduce(tmp_path, *args):
     env = {'GEONB_CARDS': str(tmp_path/'cards'), 'GEONB_RUNS': str(tmp_path/'runs')}
-    return run(BIN/'geonb', 'reproduce', '--profile', 'smoke', *args, env=env)
+    return run(BIN/'geonb', 'reproduce', '--profile', 'smoke', *args, env=env) if '--resume' not in args else run(BIN/'geonb', 'reproduce', *args, env=env)
 
 
 def test_tiny_card_end_to_end(tmp_path):
@@ -152,4 +152,48 @@ def test_out_of_range_values_of_a_real_notebook_are_refused_in_the_plan(tmp_path
     (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0], runs={'mlp': dict(model='mlp', **spec) if 'model' not in spec else spec})))
     r = reproduce(tmp_path, 'real', '--dry-run')
     assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path/'runs').exists()
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_a_tampered_bundle_is_left_out_with_its_reason_even_from_a_moved_session(tmp_path):
+    tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny').returncode == 0
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    moved = tmp_path/'elsewhere'/'my-session'; moved.parent.mkdir(); session.rename(moved)  # not under <runs>/<card>/<profile>-<time>
+    rows = json.loads((moved/'main-seed0'/'records.json').read_text()); rows[0]['value'] = 0.99
+    (moved/'main-seed0'/'records.json').write_text(json.dumps(rows))
+    before = snapshot(moved)
+    r = run(BIN/'geonb', 'card', 'render', moved, env={'GEONB_CARDS': str(tmp_path/'cards')})
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines == ['geonb card: warning: card tiny: run main seed 0 of session my-session is left out: '
+                     f'main-seed0: artifact records.json was modified after the run {lines[0].split("modified after the run ")[1]}'], r.stderr
+    text = (tmp_path/'cards'/'tiny'/'smoke'/'README.md').read_text()
+    assert '99' not in text.split('## ')[0] and '51.00% (n=1' in text  # only seed 1 of main counts (0.5 + 1/100)
+    assert snapshot(moved) == before
+
+
+def test_resuming_a_complete_session_is_refused_and_changes_nothing(tmp_path):
+    tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny').returncode == 0
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    before = snapshot(tmp_path)
+    r = reproduce(tmp_path, '--resume', str(session))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f'geonb reproduce: error: session {session} is complete (4 of 4 runs verify): nothing to resume; render its card with `geonb card render {session}`'], r.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_a_cuda_run_on_a_machine_without_cuda_is_refused_before_any_kernel(tmp_path):
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
+    card = tmp_path/'cards'/'real'; card.mkdir(parents=True)
+    (card/'card.yaml').write_text(yaml.safe_dump(dict(title='Real notebook', notebook='nbs/experiments/baseline.ipynb', claims=[])))
+    (card/'smoke.yaml').write_text(yaml.safe_dump(dict(seeds=[0], runs={'mlp': dict(model='mlp', device='cuda')})))
+    r = reproduce(tmp_path, 'real')
+    assert r.returncode == 2 and 'run real/mlp seed=0 sets device: cuda, but CUDA is not available on this machine' in r.stderr, r.stderr
     assert not (tmp_path/'runs').exists()

@@ -111,3 +111,33 @@ def test_browser_run_archive_clear():
             assert _wait_rows(page, 0) == 0
     finally:
         app.close()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--port', '99999'], '--port: expected a port in [1, 65535], found 99999'),
+    (['--port', '-1'], '--port: expected a port in [1, 65535], found -1'),
+    (['--port', 'http'], "argument --port: invalid int value: 'http'"),
+    (['--dataset', 'nosuchdata'], "argument --dataset: invalid choice: 'nosuchdata'"),
+    (['--host', 'no.such.host.invalid', '--port', '7999'], '--host/--port: cannot listen on no.such.host.invalid:7999'),
+])
+def test_cli_refuses_bad_options_in_one_line_before_serving(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert explorer_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('geonb ska-explorer: error: ') and message in err and err.count('\n') == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_busy_port_and_a_missing_dataset(capsys, tmp_path, monkeypatch):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); s.listen(1)
+        assert explorer_cli(['--port', str(s.getsockname()[1])]) == 2
+    assert 'cannot listen on 127.0.0.1:' in capsys.readouterr().err
+    monkeypatch.setenv('GEONB_DATA', str(tmp_path))
+    import geonb.data as gd
+    monkeypatch.setattr(gd, '_CACHE', {})
+    monkeypatch.setattr(gd, 'search_dirs', lambda root=None: [tmp_path])
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); free = s.getsockname()[1]
+    assert explorer_cli(['--dataset', 'mnist', '--port', str(free)]) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'mnist': files not found" in err and err.count('\n') == 1, err

@@ -110,6 +110,8 @@ class SpatialConvClassifier(nn.Module):
                  classes: int = 10, # output logits
                 ):
         super().__init__()
+        for name, v, lo in (('in_channels', in_channels, 1), ('classes', classes, 2)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ConfigError(f"{name}: expected an integer >= {lo}, found {v!r}")
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, 64, 3, stride=2, padding=1), nn.GELU(),  # 16 -> 8
             nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.GELU(),  # 8 -> 4

@@ -15,6 +15,7 @@ from fastcore.basics import patch
 
 from ..core import GeonbError
 from ..data import InputError, data_home
+from ..runs import state_mismatch
 from ..simplex import cayley_menger_determinant
 from .eigh import FLEighConduit
 
@@ -176,6 +177,10 @@ def decode_patches(self: PatchSVAE, U: Tensor, S: Tensor, Vt: Tensor) -> Tensor:
 def forward(self: PatchSVAE, images: Tensor, # (B, C, H, W), H and W divisible by the patch size
            ) -> dict: # {'recon': (B, C, H, W), 'svd': {U, S_orig, S, Vt, M}}
     "Reconstruct the images; return the reconstruction and the per-patch decomposition."
+    if isinstance(images, Tensor) and images.ndim == 4 and images.shape[1] != self.channels:
+        raise InputError(f"images: expected {self.channels} channels (the model's), found {images.shape[1]} in shape {tuple(images.shape)}")
+    if isinstance(images, Tensor) and not torch.isfinite(images).all():
+        raise InputError(f"images: expected finite values, found {int((~torch.isfinite(images)).sum())} NaN or infinite")
     patches, gh, gw = extract_patches(images, self.patch_size)
     svd = self.encode_patches(patches)
     decoded = self.decode_patches(svd['U'], svd['S'], svd['Vt'])
@@ -253,9 +258,12 @@ def load_pretrained(path: str | Path | None = None, # a local checkpoint (.pt fr
     if wrong: raise PretrainedWeightsError(f"expected a freckles_64 checkpoint {expected}, found {wrong} in {file}")
     state = state.get('model_state_dict', state)
     if any(k.startswith(('enc_', 'dec_', 'cross_attn.', 'boundary_smooth.')) for k in state): state = from_upstream_state_dict(state)
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise PretrainedWeightsError(f"expected a state dict of tensors (or upstream's checkpoint holding 'model_state_dict') in {file}, found {type(state).__name__}")
     bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
     if bad: raise PretrainedWeightsError(f"expected finite weights, found NaN or inf in {bad[:5]} of {file}")
     model = freckles_64()
+    if why := state_mismatch(state, model): raise PretrainedWeightsError(f"{file} is not a freckles_64 PatchSVAE: {why}")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 

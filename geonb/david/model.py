@@ -25,12 +25,15 @@ __all__ = ['DEFAULT_SCALES', 'K12_SCALES', 'DAVID_ABLATIONS', 'DAVID_LR_MULTS', 
 # %% ../../nbs/40_david.model.ipynb #b2ac1105
 def check_features(x, # the features handed to the model
                    feature_dim: int, # the width the model was built for
+                   dtype: torch.dtype | None = None, # the model's weights' dtype, when the features must match it
                   ) -> torch.Tensor:
     "Check a batch of features: a finite float tensor of shape (B, feature_dim)."
     if not isinstance(x, torch.Tensor): raise InputError(f"features: expected a torch.Tensor, found {type(x).__name__}")
     if x.ndim != 2 or x.shape[1] != feature_dim:
         raise InputError(f"features: expected shape (B, {feature_dim}), found {tuple(x.shape)}")
     if not x.is_floating_point(): raise InputError(f"features: expected a float tensor, found {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise InputError(f"features: expected {dtype} like the model's weights, found {x.dtype}; convert them with .to({dtype})")
     if not torch.isfinite(x).all():
         raise InputError(f"features: expected finite values, found {int((~torch.isfinite(x)).sum())} NaN/inf")
     return x
@@ -186,6 +189,9 @@ class GeoFractalDavid(nn.Module):
         super().__init__()
         scales = list(DEFAULT_SCALES if scales is None else scales)
         _check_config(feature_dim, num_classes, k, scales)
+        for name, v in (('tau', tau), ('alpha_init', alpha_init)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (name == 'tau' and v <= 0):
+                raise ConfigError(f"{name}: expected a finite number{' > 0' if name == 'tau' else ''}, found {v!r}")
         self.feature_dim, self.num_classes, self.k, self.scales, self.train_dict = feature_dim, num_classes, k, scales, train_dict
         self.cantor_stairs = CantorStaircase(feature_dim, alpha_init=alpha_init, tau=tau, batch_position=batch_position)
         self.heads = nn.ModuleDict({str(s): GeometricHead(feature_dim, s, num_classes, k, normalize_vertices) for s in scales})
@@ -205,7 +211,7 @@ def _check_config(feature_dim, num_classes, k, scales):
 @patch
 def _scales(self: GeoFractalDavid, features: torch.Tensor):
     "Normalised features -> (cantor values, assignments P, {scale: q}, stacked scale logits (S, B, C))."
-    x = F.normalize(check_features(features, self.feature_dim), dim=-1)
+    x = F.normalize(check_features(features, self.feature_dim, self.fusion_weights.dtype), dim=-1)
     p = self.cantor_stairs.assignments(x)
     cantor = p[:, 1] * self.cantor_stairs.alpha + p[:, 2]
     proj = {s: self.heads[str(s)].project(x) for s in self.scales}
@@ -255,7 +261,7 @@ def get_geometric_weights(self: GeoFractalDavid) -> dict[int, dict[str, float]]:
 @patch
 def get_cantor_interval_distribution(self: GeoFractalDavid, features: torch.Tensor) -> dict[int, dict[str, float]]:
     "The staircase's interval distribution (shared, so the same at every scale), by scale."
-    dist = self.cantor_stairs.get_interval_distribution(F.normalize(check_features(features, self.feature_dim), dim=-1))
+    dist = self.cantor_stairs.get_interval_distribution(F.normalize(check_features(features, self.feature_dim, self.fusion_weights.dtype), dim=-1))
     return {s: dict(dist) for s in self.scales}
 
 # %% ../../nbs/40_david.model.ipynb #58faa35c

@@ -77,6 +77,8 @@ class PHMonitor:
                  gap_threshold: float = 0.08, # ALERT above this gap, WATCH above half of it
                 ):
         if gap_threshold <= 0: raise ConfigError(f"gap_threshold must be > 0, got {gap_threshold}")
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise ConfigError(f"n_classes must be an integer >= 2 (H0 needs two class means), got {n_classes!r}")
         self.n_classes, self.gap_threshold = n_classes, gap_threshold
         self.history, self.alert_count = [], 0
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse
 import datetime
+import socket
 import sys
 
 import numpy as np
@@ -17,8 +18,9 @@ from .data import single_digit
 from .plots import plot_trajectories_3d
 
 # %% auto #0
-__all__ = ['HISTORY_HEADERS', 'INSTALL_HINT', 'ExplorerInputError', 'explorer_config', 'run_entry', 'history_rows',
-           'run_and_archive', 'clear_history', 'ExplorerDependencyError', 'build_app', 'launch', 'explorer_cli']
+__all__ = ['MAX_WIDTH', 'MAX_K', 'RUN_ENTRY_KEYS', 'HISTORY_HEADERS', 'INSTALL_HINT', 'ExplorerInputError', 'explorer_config',
+           'run_entry', 'check_history', 'history_rows', 'run_and_archive', 'clear_history', 'ExplorerDependencyError',
+           'build_app', 'launch', 'explorer_cli']
 
 # %% ../../nbs/33_ska.explorer.ipynb #debeb2d0
 class ExplorerInputError(GeonbError, ValueError):
@@ -38,18 +40,23 @@ def _as_int(name: str, # the setting's name, for the message
     return int(value)
 
 # %% ../../nbs/33_ska.explorer.ipynb #aaaf327b
+MAX_WIDTH, MAX_K = (512, 512, 256, 64), 200  # the largest values the explorer's sliders offer (upstream's app)
+
 def explorer_config(n1, n2, n3, n4, # neurons in layers 1..4
                     K, # forward steps (>= 2, so there is at least one entropy point)
                     tau, # learning budget τ = η·K (> 0)
                    ) -> SKAConfig:
     "Check the explorer's network settings and return the matching `SKAConfig`."
-    sizes = [_as_int(f"n{i + 1}", n, 1) for i, n in enumerate((n1, n2, n3, n4))]
-    K = _as_int('K', K, 2)
+    sizes = [_as_int(f"n{i + 1}", n, 1, MAX_WIDTH[i]) for i, n in enumerate((n1, n2, n3, n4))]
+    K = _as_int('K', K, 2, MAX_K)
     if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau) or tau <= 0:
         raise ExplorerInputError(f"tau: expected a finite number > 0, got {tau!r}")
     return SKAConfig(layer_sizes=sizes, K=K, tau=float(tau))
 
 # %% ../../nbs/33_ska.explorer.ipynb #e2661063
+RUN_ENTRY_KEYS = ('run', 'timestamp', 'digit', 'architecture', 'K', 'tau', 'samples', 'seed', 'convergence_state',
+                  'entropy_history_norm', 'final_entropy', 'seconds')
+
 def run_entry(result, # the `SKAResult` of the run
               digit: int, samples: int, data_seed: int, # the data the run saw
               run: int, # the run's number in the history (1-based)
@@ -64,6 +71,18 @@ def run_entry(result, # the `SKAResult` of the run
 
 # %% ../../nbs/33_ska.explorer.ipynb #a99d278f
 HISTORY_HEADERS = ['run', 'digit', 'layers', 'K', 'tau', 'samples', 'seed', 'final H', 'final h per layer']
+
+def check_history(history, # the archive passed back in by the app (None: empty)
+                 ) -> list[dict]:
+    "The archive as a list of entries made by `run_entry`, or an `ExplorerInputError` naming the first entry that is not one."
+    if history is None: return []
+    if not isinstance(history, list): raise ExplorerInputError(f"history: expected a list of run entries, got {type(history).__name__}")
+    keys = set(RUN_ENTRY_KEYS)
+    for i, r in enumerate(history):
+        if not isinstance(r, dict) or not keys <= set(r):
+            found = sorted(r) if isinstance(r, dict) else type(r).__name__
+            raise ExplorerInputError(f"history[{i}]: expected a run entry with keys {sorted(keys)}, found {found}")
+    return history
 
 def history_rows(history: list[dict], # entries from `run_and_archive`
                 ) -> list[list]:
@@ -80,6 +99,7 @@ def run_and_archive(digit, n1, n2, n3, n4, K, tau, samples, data_seed, # the wid
     "Run SKA on `samples` images of `digit`, append the run to `history`; return (history, figure, rows)."
     digit, samples = _as_int('digit', digit, 0, 9), _as_int('samples', samples, 1)
     data_seed, config = _as_int('data_seed', data_seed, 0), explorer_config(n1, n2, n3, n4, K, tau)
+    check_history(history)
     batch = single_digit(digit, samples, data_seed, dataset)
     result = SKALearner(config).fit(batch.x)
     history = [*(history or []), run_entry(result, digit, samples, data_seed, len(history or []) + 1)]
@@ -152,19 +172,32 @@ def launch(host: str = '127.0.0.1', # interface to listen on
     return build_app(dataset).launch(server_name=host, server_port=port, share=share, inline=inline, **kwargs)
 
 # %% ../../nbs/33_ska.explorer.ipynb #15a92bda
+class _ExplorerParser(argparse.ArgumentParser):
+    "Usage errors as an `ExplorerInputError` (one line from the CLI), not a usage block."
+    def error(self, message): raise ExplorerInputError(message)
+
+def _check_listen(host: str, port: int):
+    "Refuse a port outside 1-65535, or an address this machine cannot listen on, before the app is built."
+    if not 1 <= port <= 65535: raise ExplorerInputError(f"--port: expected a port in [1, 65535], found {port}")
+    try:
+        with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s: s.bind((host, port))
+    except OSError as e: raise ExplorerInputError(f"--host/--port: cannot listen on {host}:{port} ({e.strerror or e})") from None
+
 def explorer_cli(argv: list[str] | None = None, # arguments after the command name (None: sys.argv[1:])
                 ) -> int:
-    "Entry point of `geonb ska-explorer`; returns the exit status."
-    p = argparse.ArgumentParser(prog='geonb ska-explorer', description='Serve the SKA Single Digit Explorer locally.')
+    "Entry point of `geonb ska-explorer`: checks everything it can before serving; returns the exit status (2 and one line on stderr for an error)."
+    p = _ExplorerParser(prog='geonb ska-explorer', description='Serve the SKA Single Digit Explorer locally.')
     p.add_argument('--host', default='127.0.0.1', help='interface to listen on')
-    p.add_argument('--port', type=int, default=7860, help='port to listen on')
+    p.add_argument('--port', type=int, default=7860, help='port to listen on, 1 to 65535')
     p.add_argument('--dataset', default='mnist5k', choices=['mnist5k', 'mnist', 'fashion'], help='where the digits come from')
     p.add_argument('--share', action='store_true', help='refused: the explorer runs offline')
-    args = p.parse_args(argv)
-    if args.share:
-        print('geonb ska-explorer: --share is refused; the explorer serves locally only', file=sys.stderr); return 2
-    try: app = build_app(args.dataset)
-    except ExplorerDependencyError as e:
-        print(f"geonb ska-explorer: {e}", file=sys.stderr); return 2
+    try:
+        args = p.parse_args(argv)
+        if args.share: raise ExplorerInputError('--share is refused; the explorer serves locally only')
+        _check_listen(args.host, args.port)
+        single_digit(0, 1, 0, args.dataset)  # the dataset loads now (a missing one is an error here, not at the first click)
+        app = build_app(args.dataset)
+    except GeonbError as e:
+        print(f"geonb ska-explorer: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
     app.launch(server_name=args.host, server_port=args.port, share=False)
     return 0
