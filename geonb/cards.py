@@ -479,6 +479,8 @@ def _ledger_collection(card: Card, ledger: dict) -> Collection:
 def _judged_claims(name: str, card: Card) -> tuple[list[dict], dict]:
     "A card's claims judged from its results.json files (quick profile first), and its verdict counts."
     found = [p for p in [card.folder/'results.json', *sorted(card.folder.glob('*/results.json'))] if p.exists()]
+    published = [p for p in found if p.parent.name != 'smoke']  # smoke cards are local checks (git ignores them): listed only when there is nothing else
+    found = published or found
     counts = {v: 0 for v in VERDICTS}
     if not found: return [dict(card=name, link=f"cards/{name}/", claim='not reproduced yet', reports='', criterion='', measured='', verdict='', profile='')], counts
     rows = []

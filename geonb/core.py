@@ -13,8 +13,8 @@ import torch
 
 # %% auto #0
 __all__ = ['GeonbError', 'ConfigError', 'seed_everything', 'determinism_flags', 'get_device', 'device_info', 'memory_bytes',
-           'check_type', 'Config', 'check_params', 'check_choice', 'atomic_path', 'atomic_write', 'sha256_file',
-           'project_root', 'git_state', 'versions']
+           'check_fits', 'check_type', 'Config', 'check_params', 'check_choice', 'atomic_path', 'atomic_write',
+           'sha256_file', 'project_root', 'git_state', 'versions']
 
 # %% ../nbs/00_core.ipynb #2dee5dc9
 class GeonbError(Exception):
@@ -78,6 +78,19 @@ def memory_bytes() -> int:
     "Physical memory of this machine (8 GiB when the system does not say)."
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 8 * 2 ** 30
+
+# %% ../nbs/00_core.ipynb #1ba7c3ef
+def check_fits(need: int, # bytes the work takes at least
+               what: str, # the setting responsible and where, e.g. "size in pentachora.ipynb"
+               found: str, # the values found, e.g. "size=100000"
+               why: str = '', # what the bytes are, e.g. "the resized images"
+              ) -> int:
+    "Refuse (ConfigError) when `need` bytes exceed this machine's memory; return `need`."
+    have = memory_bytes()
+    if need > have:
+        raise ConfigError(f"{what}: expected a value whose work fits in this machine's {have / 2 ** 30:.1f} GiB of memory; "
+                          f"{why or 'it'} alone would take about {need / 2 ** 30:,.1f} GiB; found {found}")
+    return need
 
 # %% ../nbs/00_core.ipynb #29033286
 def _type_name(tp) -> str:

@@ -19,8 +19,8 @@ __all__ = ['DATASETS', 'SYSTEM_DIRS', 'FASHION_CLASSES', 'EMNIST_BALANCED_CLASSE
            'CIFAR10_MD5', 'MEDMNIST_2D', 'MEDMNIST_NUM_CLASSES', 'DatasetError', 'UnknownDatasetError',
            'DatasetNotFoundError', 'CorruptDatasetError', 'InputError', 'Split', 'Dataset', 'DatasetSpec',
            'register_dataset', 'data_home', 'search_dirs', 'read_idx', 'write_idx', 'read_medmnist_npz', 'resize',
-           'load_dataset', 'check_images', 'check_labels', 'dataset_info', 'epoch_permutation', 'batch_indices', 'take',
-           'iterate_batches', 'Normalizer', 'stratified_subset', 'with_validation']
+           'resize_bytes', 'load_dataset', 'check_images', 'check_labels', 'dataset_info', 'epoch_permutation',
+           'batch_indices', 'take', 'iterate_batches', 'Normalizer', 'stratified_subset', 'with_validation']
 
 # %% ../nbs/01_data.ipynb #265e251f
 class DatasetError(GeonbError):
@@ -595,6 +595,13 @@ def resize(images: torch.Tensor, # uint8 (N, C, H, W)
     if images.shape[-1] == size and images.shape[-2] == size: return images
     out = F.interpolate(images.float(), size=(size, size), mode='bilinear', align_corners=False, antialias=True)
     return out.round_().clamp_(0, 255).to(torch.uint8)
+
+def resize_bytes(name: str, # a registered dataset
+                 size: int, # the side it is resized to
+                ) -> int:
+    "A lower bound of the memory `load_dataset(name, size=size)` takes: every split as float32 during the resize plus the uint8 result (one image when the counts are unknown)."
+    spec = DATASETS[name]
+    return max(1, sum((spec.counts or {}).values())) * spec.channels * size * size * 5
 
 # %% ../nbs/01_data.ipynb #ea9267d2
 def load_dataset(name: str, # a registered name: see `DATASETS` or `geonb data list`

@@ -36,7 +36,7 @@ class Case:
     kind: str  # 'cli' (argv), 'py' (Python code), 'notebook' (papermill), 'shell' (a shell line)
     spec: object  # argv list, code string, (notebook, params dict) or shell line
     setup: str = ''  # what the sandbox starts with: '', 'file', 'busy', 'cards:<edit>', 'session[:<tampering>]'
-    expect: str = 'typed'  # 'typed', or 'quiet' for a closed pipe (exit status 141, nothing on stderr)
+    expect: str = 'typed'  # 'typed'; 'quiet' for a closed pipe (nothing on stderr); 'left out' for a card rendered without a bad bundle, naming it
     timeout: int = 180
     env: dict = field(default_factory=dict)
     prep: str = ''  # Python code that writes the case's fixture files into the sandbox before it is snapshotted
@@ -111,7 +111,7 @@ CASES: list[Case] = [
     cli('cli reproduce', 'resume a missing session', 'reproduce', '--resume', '{S}/nosession'),
     cli('cli reproduce', 'resume a file', 'reproduce', '--resume', '{S}/a_file', setup='file'),
     cli('cli reproduce', 'resume a folder that is no session', 'reproduce', '--resume', '{S}/busy', setup='busy'),
-    cli('cli reproduce', 'resume a complete session', 'reproduce', '--resume', '{S}/session', setup='session'),
+    cli('cli reproduce', 'resume a complete session', 'reproduce', '--resume', '{S}/session', setup='session', env={'GEONB_CARDS': '{S}/cards'}),
     cli('cli reproduce', 'scheduler not a tcp address', 'reproduce', 'baseline', '--profile', 'smoke', '--scheduler', 'localhost', '--out', '{S}/runs'),
     cli('cli reproduce', 'cluster local:0', 'reproduce', 'baseline', '--profile', 'smoke', '--cluster', 'local:0', '--out', '{S}/runs'),
     cli('cli reproduce', 'cluster foo', 'reproduce', 'baseline', '--profile', 'smoke', '--cluster', 'foo', '--out', '{S}/runs'),
@@ -145,7 +145,8 @@ CASES: list[Case] = [
     cli('cli card', 'render a missing folder', 'card', 'render', '{S}/nosession'),
     cli('cli card', 'render a file', 'card', 'render', '{S}/a_file', setup='file'),
     cli('cli card', 'render an unrelated folder', 'card', 'render', '{S}/busy', setup='busy'),
-    *[cli('cli card', f'render: {what}', 'card', 'render', '{S}/session', setup=f'session:{edit}') for what, edit in [
+    *[cli('cli card', f'render: {what}', 'card', 'render', '{S}/session', setup=f'session:{edit}', env={'GEONB_CARDS': '{S}/cards'},
+          expect='typed' if edit.startswith('session-') else 'left out') for what, edit in [
         ('corrupt session.json', 'session-corrupt'),
         ('session.json without runs', 'session-no-runs'),
         ('a result in a manifest edited', 'manifest-edit-result'),
@@ -325,6 +326,10 @@ CASES: list[Case] = [
     nb('ph_claims', 'eps 0', eps=0.0), nb('david', 'scales with 300000 (memory)', scales='384,512,300000'),
     nb('conduit', 'image size not divisible by the patch', size=63),
     nb('conduit', 'unknown channel set', channels='SQ'), nb('conduit', 'unknown control', control='resnet'),
+    Case('notebook memory', 'pentachora size 1000000', 'notebook', ('pentachora', dict(size=1000000))),
+    Case('notebook memory', 'ska layers of a billion', 'notebook', ('ska', dict(layers='1000000000,10'))),
+    Case('notebook memory', 'conduit size 40000', 'notebook', ('conduit', dict(size=40000))),
+    Case('notebook memory', 'conduit svae_size 40000', 'notebook', ('conduit', dict(svae_size=40000))),
     nb('david', 'k 0', k=0), nb('david', 'head svm', head='svm'), nb('david', 'scales empty', scales=''),
 ]
 
@@ -403,6 +408,7 @@ def make_sandbox(case: Case, work: Path) -> Path:
             _edit(card/file, old, new)
     elif kind == 'session':
         shutil.copytree(_smoke_session(work), S/'session')
+        shutil.copytree(ROOT/'reports'/'cards'/'baseline', S/'cards'/'baseline', ignore=shutil.ignore_patterns('runs', 'figures', 'full', 'smoke'))
         if how: _tamper_session(S/'session', how)
     return S
 
@@ -495,6 +501,10 @@ def run_case(case: Case, work: Path, errors: set[str]) -> dict:
         elif ename in errors: verdict = 'typed'
         else: verdict = 'traceback'
         message = f'{ename}: {evalue}' if ename else (lines[-1] if lines else '')
+    elif case.expect == 'left out':  # the card is written, without the bundle, and stderr names it and why
+        verdict = 'typed' if r.returncode == 0 and 'is left out:' in err else ('traceback' if 'Traceback' in err else 'accepted')
+        message = next((l for l in lines if 'is left out:' in l), lines[-1] if lines else '')
+        changed = [k for k in changed if k.startswith('session')]  # the bundles must stay as they were; the card is meant to be written
     elif case.expect == 'quiet':
         verdict = 'typed' if not err.strip() and r.returncode in (0, 141) else ('traceback' if 'Traceback' in err else 'noisy')
         message = lines[-1] if lines else f'(quiet, exit {r.returncode})'
