@@ -944,7 +944,7 @@ def resume(session: str | Path, # a session folder: reports/runs/<card>/<profile
         planned = _session_runs(folder, s.info)
         states = {r.out_dir: _run_state(r.out_dir, retry_failed) for r in planned}
         todo = [r for r in planned if states[r.out_dir][0] != 'keep']
-        if not todo and s.info.get('status') == 'complete':
+        if not todo and s.info.get('status') == 'complete' and all(states[r.out_dir][1]['status'] == 'complete' for r in planned):
             raise SessionError(f"session {folder} is complete ({len(planned)} of {len(planned)} runs verify): nothing to resume; "
                                f"render its card with `geonb card render {folder}`")
         for r in todo: _check_resumable(r)
