@@ -11,14 +11,14 @@ from .core import GeonbError, atomic_path, atomic_write, sha256_file
 from .results import (Record, RecordError, Summary, criterion_from_spec, describe, difference, fmt_summary, fmt_value,
                            summarise, verdict, VERDICTS)
 from .runs import BundleError, read_records, runs_dir
-from .reproduce import Card, _yaml, cards_dir, load_card, registered_cards
+from .reproduce import PROFILES, Card, _yaml, cards_dir, load_card, registered_cards
 
 # %% auto #0
 __all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'NOTEBOOK_TEXT_LIMIT', 'NOTEBOOK_IMAGE_LIMIT', 'PUBLISHED_PROFILE', 'CardError',
            'Claim', 'check_claims', 'profile_sessions', 'Collection', 'collect', 'measurement', 'why_not_measured',
            'judge', 'table_row', 'protocol_text', 'card_data', 'check_rendered', 'collapse_progress', 'cap_text',
-           'slim_notebook', 'executed_notebooks', 'card_folder', 'render_card', 'judged_claims', 'verdict_counts_table',
-           'claims_markdown', 'render_index']
+           'slim_notebook', 'executed_notebooks', 'card_folder', 'ledger_sha256', 'render_card', 'judged_claims',
+           'verdict_counts_table', 'claims_markdown', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #86da2740
 class CardError(GeonbError, ValueError):
@@ -428,8 +428,13 @@ def _card_body(card: Card, col: Collection, folder: Path, notebooks: list[dict] 
     return body, judged
 
 # %% ../nbs/91_cards.ipynb #742eb191
+def ledger_sha256(ledger: dict) -> str:
+    "The sha256 of a results.json's content without its own `results_sha256`: editing any number after rendering changes it."
+    body = {k: v for k, v in ledger.items() if k != 'results_sha256'}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
 def _ledger(card: Card, col: Collection, judged: list[dict], notebooks: list[dict] = ()) -> dict:
-    "What results.json holds."
+    "What results.json holds (its own sha256 is added when it is written)."
     return dict(card=card.name, profile=col.profile, sessions=col.sessions,
                 bundles=[dict(run=b['run'], seed=b['seed'], folder=b['folder'], manifest_sha256=b['manifest_sha256'], records_sha256=b['records_sha256'])
                          for b in col.bundles],
@@ -463,7 +468,8 @@ def render_card(card: Card | str | Path, # a registered card, its name, or a ses
     path = folder/'README.md'
     atomic_write(path, text)
     _check_round_trip(path, data)
-    atomic_write(folder/'results.json', json.dumps(_ledger(card, col, judged, notebooks), indent=1, sort_keys=True) + '\n')
+    ledger = _ledger(card, col, judged, notebooks)
+    atomic_write(folder/'results.json', json.dumps(dict(ledger, results_sha256=ledger_sha256(ledger)), indent=1, sort_keys=True) + '\n')
     return path
 
 # %% ../nbs/91_cards.ipynb #a9600119
@@ -485,13 +491,22 @@ def _judged_claims(name: str, card: Card) -> tuple[list[dict], dict]:
     if not found: return [dict(card=name, link=f"cards/{name}/", claim='not reproduced yet', reports='', criterion='', measured='', verdict='', profile='')], counts
     rows = []
     for p in found:
-        ledger = json.loads(p.read_text())
+        try: ledger = json.loads(p.read_text())
+        except (OSError, ValueError) as e: raise CardError(f"{p}: not readable as JSON ({type(e).__name__}: {e}); re-render the card with `geonb card render`") from None
+        if not isinstance(ledger, dict) or ledger.get('profile') not in PROFILES or not isinstance(ledger.get('records', []), list):
+            raise CardError(f"{p}: expected a results.json written by `geonb card render` (a profile in {list(PROFILES)} and a list of records), "
+                            f"found {type(ledger).__name__} with profile {ledger.get('profile') if isinstance(ledger, dict) else None!r}")
+        if ledger.get('results_sha256') != ledger_sha256(ledger):
+            raise CardError(f"{p}: edited after the card was rendered (its results_sha256 does not match its content); "
+                            f"re-render the card with `geonb card render`")
         row = dict(card=name, link=(card_folder(Path('cards')/name, ledger['profile'])/'README.md').as_posix(), profile=ledger['profile'])
         if 'records' not in ledger:  # a card rendered before records existed: its numbers cannot be judged here
             rows.append(dict(row, claim=f"rendered by an earlier geonb without typed records; rerun `geonb reproduce {name} --profile {ledger['profile']}`",
                              reports='', criterion='', measured='', verdict='not judged'))
             continue
-        col = _ledger_collection(card, ledger)
+        try: col = _ledger_collection(card, ledger)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CardError(f"{p}: a record does not read back ({type(e).__name__}: {e}); re-render the card with `geonb card render`") from None
         for c in check_claims(card):
             j = judge(c, col, _planned_runs(card, ledger['profile'])); counts[j['verdict']] += 1
             rows.append(dict(row, claim=c.text, reports=_reported(c, j['record_unit']), criterion=j['criterion'],

@@ -197,3 +197,19 @@ def test_a_cuda_run_on_a_machine_without_cuda_is_refused_before_any_kernel(tmp_p
     r = reproduce(tmp_path, 'real')
     assert r.returncode == 2 and 'run real/mlp seed=0 sets device: cuda, but CUDA is not available on this machine' in r.stderr, r.stderr
     assert not (tmp_path/'runs').exists()
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda d: d['records'][0].update(value=0.99), 'edited after the card was rendered (its results_sha256 does not match its content)'),
+    (lambda d: d.pop('results_sha256'), 'edited after the card was rendered'),
+    (lambda d: d['records'][0].pop('metric'), 'edited after the card was rendered'),
+])
+def test_the_index_refuses_a_results_json_edited_after_rendering(tmp_path, edit, message):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny').returncode == 0
+    ledger = json.loads((card/'smoke'/'results.json').read_text()); edit(ledger)
+    (card/'smoke'/'results.json').write_text(json.dumps(ledger))
+    before = snapshot(tmp_path)
+    r = run(BIN/'geonb', 'card', 'index', env={'GEONB_CARDS': str(tmp_path/'cards')})
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert snapshot(tmp_path) == before
