@@ -373,6 +373,8 @@ def executed_notebooks(col: Collection, folder: Path) -> list[dict]:
     for b in sorted(col.bundles, key=lambda b: (order[b['run']], b['seed'])):
         raw, how = _notebook_check(b)
         row = dict(run=b['run'], seed=b['seed'], file=None, check=how)
+        if raw is None and ('changed after the run' in how or 'differ' in how):
+            warnings.warn(f"card {col.card}: the executed notebook of run {b['run']} seed {b['seed']} is left out: {how}")
         if raw is not None:
             target, text = dest/f"{b['run']}-seed{b['seed']}.ipynb", json.dumps(slim_notebook(json.loads(raw)), indent=1, ensure_ascii=False) + '\n'
             atomic_write(target, text)

@@ -213,3 +213,16 @@ def test_the_index_refuses_a_results_json_edited_after_rendering(tmp_path, edit,
     r = run(BIN/'geonb', 'card', 'index', env={'GEONB_CARDS': str(tmp_path/'cards')})
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_an_executed_notebook_edited_after_the_run_is_not_linked_and_is_named(tmp_path):
+    card = tiny_card(tmp_path, {'main': {'value': 0.5}, 'base': {'value': 0.25}})
+    assert reproduce(tmp_path, 'tiny').returncode == 0
+    session = next((tmp_path/'runs'/'tiny').iterdir())
+    nb = session/'main-seed1'/'main.ipynb'; nb.write_text(nb.read_text().replace('"cells"', '"cells" ', 1))
+    r = run(BIN/'geonb', 'card', 'render', session, env={'GEONB_CARDS': str(tmp_path/'cards')})
+    assert r.returncode == 0 and r.stderr.strip().splitlines() == [
+        'geonb card: warning: card tiny: the executed notebook of run main seed 1 is left out: the notebook changed after the run (sha256 differs from session.json)'], r.stderr
+    ledger = json.loads((card/'smoke'/'results.json').read_text())
+    assert [n['file'] for n in ledger['notebooks'] if n['run'] == 'main'] == ['runs/main-seed0.ipynb', None]
+    assert not (card/'smoke'/'runs'/'main-seed1.ipynb').exists()

@@ -61,6 +61,10 @@ CASES: list[Case] = [
     cli('cli data', 'no dataset named', 'data', 'info'),
     cli('cli data', 'unknown action', 'data', 'frobnicate'),
     cli('cli data', 'extra argument', 'data', 'list', 'extra'),
+    cli('cli data', 'channels 3 of a grey dataset', 'data', 'info', 'fashion', '--channels', '3'),
+    cli('cli data', 'channels 0', 'data', 'info', 'fashion', '--channels', '0'),
+    cli('cli data', 'root that does not exist', 'data', 'info', 'fashion', '--root', '{S}/nothing'),
+    cli('cli data', 'official files required from a fixture root', 'data', 'info', 'digits', '--root', '{S}/busy', '--official', setup='busy'),
     cli('cli', 'unknown command', 'verify'),
     cli('cli', 'no command'),
     Case('cli data', 'closed pipe: data list | head -1', 'shell', f"{GEONB[0]} data list | head -1 >/dev/null", expect='quiet'),
@@ -92,6 +96,8 @@ CASES: list[Case] = [
     cli('cli ph-train', 'out is a file', 'ph-train', '--dataset', 'digits', '--out', '{S}/a_file', setup='file'),
     cli('cli ph-train', 'out under a file', 'ph-train', '--dataset', 'digits', '--out', '{S}/a_file/run', setup='file'),
     cli('cli ph-train', 'out holds unrelated files', 'ph-train', '--dataset', 'digits', '--out', '{S}/busy', setup='busy'),
+    cli('cli ph-train', 'out is another run of other settings', 'ph-train', '--dataset', 'digits', '--epochs', '2', '--out', '{S}/phrun', setup='phrun'),
+    cli('cli ph-train', 'out is another run of another dataset', 'ph-train', '--dataset', 'mnist5k', '--epochs', '1', '--out', '{S}/phrun', setup='phrun'),
     cli('cli ph-train', 'out cannot be written', 'ph-train', '--dataset', 'digits', '--out', '/proc/geonb-run'),
 
     # -- geonb reproduce: the plan refuses before any kernel starts -----------------------------------------------
@@ -159,6 +165,11 @@ CASES: list[Case] = [
         ('history.csv edited', 'history-edit'),
         ('a run folder deleted', 'run-delete'),
         ('an executed notebook edited', 'notebook-edit'),
+    ]],
+
+    *[cli('cli card', f'index: {what}', 'card', 'index', setup=f'ledger:{edit}', env={'GEONB_CARDS': '{S}/cards'}) for what, edit in [
+        ('results.json not JSON', 'garbage'), ('results.json a list', 'list'), ('a number in results.json edited', 'value'),
+        ('results.json without its sha256', 'unhashed'), ('a record without its metric', 'metric'),
     ]],
 
     # -- bundles and weights through the Python API -------------------------------------------------------------
@@ -322,6 +333,8 @@ CASES: list[Case] = [
     nb('baseline', 'model resnet', model='resnet'),
     nb('baseline', 'out_dir is a file', setup='file', out_dir='{S}/a_file'),
     nb('baseline', 'out_dir holds unrelated files', setup='busy', out_dir='{S}/busy'),
+    nb('baseline', 'epochs is a word', epochs='three'), nb('baseline', 'lr nan', lr='nan'), nb('baseline', 'valid_fraction 1', valid_fraction=1.0),
+    nb('baseline', 'seed -1', seed=-1),
     nb('pentachora', 'lr -0.5', lr=-0.5), nb('ska', 'K 1', K=1), nb('ph_training', 'lr fast', lr='fast'),
     nb('ph_claims', 'eps 0', eps=0.0), nb('david', 'scales with 300000 (memory)', scales='384,512,300000'),
     nb('conduit', 'image size not divisible by the patch', size=63),
@@ -351,6 +364,22 @@ def _smoke_session(work: Path) -> Path:
             if r.returncode: sys.exit(f'could not make the smoke session:\n{r.stderr[-2000:]}')
         SESSION_CACHE = next(p.parent for p in out.rglob('session.json'))
     return SESSION_CACHE
+
+
+PH_RUN_CACHE: Path | None = None  # a finished `geonb ph-train` run on digits, made once per sweep
+
+
+def _ph_run(work: Path) -> Path:
+    global PH_RUN_CACHE
+    if PH_RUN_CACHE is None:
+        out = work/'ph-run'
+        if not (out/'manifest.json').exists():
+            print('making one ph-train run on digits (under a minute) ...', flush=True)
+            r = subprocess.run(GEONB + ['ph-train', '--dataset', 'digits', '--epochs', '1', '--lr', '1e-3', '--out', str(out)],
+                               capture_output=True, text=True, cwd=ROOT)
+            if r.returncode: sys.exit(f'could not make the ph-train run:\n{r.stderr[-2000:]}')
+        PH_RUN_CACHE = out
+    return PH_RUN_CACHE
 
 
 def _edit(path: Path, old: str, new: str):
@@ -406,6 +435,17 @@ def make_sandbox(case: Case, work: Path) -> Path:
         else:
             file, old, new = how.split('|')
             _edit(card/file, old, new)
+    elif kind == 'phrun': shutil.copytree(_ph_run(work), S/'phrun')
+    elif kind == 'ledger':  # a copy of the committed baseline card with its results.json damaged
+        shutil.copytree(ROOT/'reports'/'cards'/'baseline', S/'cards'/'baseline', ignore=shutil.ignore_patterns('runs', 'figures', 'full', 'smoke'))
+        p = S/'cards'/'baseline'/'results.json'; d = json.loads(p.read_text())
+        if how == 'garbage': p.write_text('{"profile": "quick", "records": [')
+        elif how == 'list': p.write_text('[1, 2]')
+        else:
+            if how == 'value': d['records'][0]['value'] = 0.999
+            elif how == 'unhashed': d.pop('results_sha256', None)
+            elif how == 'metric': d['records'][0].pop('metric')
+            p.write_text(json.dumps(d))
     elif kind == 'session':
         shutil.copytree(_smoke_session(work), S/'session')
         shutil.copytree(ROOT/'reports'/'cards'/'baseline', S/'cards'/'baseline', ignore=shutil.ignore_patterns('runs', 'figures', 'full', 'smoke'))
