@@ -621,6 +621,12 @@ def load_dataset(name: str, # a registered name: see `DATASETS` or `geonb data l
     key = (name, tuple(map(str, dirs)), size, required)
     if key not in _CACHE:
         splits, files = spec.loader(dirs, download, Path(root).expanduser() if root else data_home())
+        if root is not None:  # `root` means "only here": a copy found elsewhere (inside a package) does not count
+            base = Path(root).expanduser().resolve()
+            outside = sorted({str(f) for fs in files.values() for f in fs if not Path(f).resolve().is_relative_to(base)})
+            if outside or not files:
+                raise DatasetNotFoundError(f"dataset {name!r}: not found in {root} (root means look only there); "
+                                           f"{'it loads from ' + outside[0] + ' when no root is given' if outside else 'no files were read'}")
         for split, s in splits.items():
             check_images(s.images, channels=spec.channels, dtype=torch.uint8, name=f"{name}/{split} images")
             check_labels(s.labels, len(s.images), num_classes=spec.num_classes, name=f"{name}/{split} labels")
