@@ -79,7 +79,7 @@ def memory_bytes() -> int:
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 8 * 2 ** 30
 
-# %% ../nbs/00_core.ipynb #41085d2c
+# %% ../nbs/00_core.ipynb #11bca38d
 def check_fits(need: int, # bytes the work takes at least
                what: str, # the setting responsible and where, e.g. "size in pentachora.ipynb"
                found: str, # the values found, e.g. "size=100000"
