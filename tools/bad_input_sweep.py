@@ -12,7 +12,7 @@ run bundle, as the case needs) and is classified from what a person would see:
 It is not part of the gate (the gate's bad-input suites are the tests); it is the broad re-try whose counts go into
 an issue's closing note, and a quick way to look for regressions by hand:
 
-    .venv/bin/python tools/bad_input_sweep.py              # every case, a table at the end (about 5 minutes)
+    .venv/bin/python tools/bad_input_sweep.py              # every case, a table at the end (about 15 minutes on 2 cores)
     .venv/bin/python tools/bad_input_sweep.py --only cli   # the cases whose surface starts with 'cli'
     .venv/bin/python tools/bad_input_sweep.py --json out.json
 """
