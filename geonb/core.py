@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #50fc3965
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, subprocess, sys, tempfile, types, typing
+import ast, dataclasses, hashlib, json, os, random, subprocess, sys, tempfile, types, typing
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,8 +13,8 @@ import torch
 
 # %% auto #0
 __all__ = ['GeonbError', 'ConfigError', 'seed_everything', 'determinism_flags', 'get_device', 'device_info', 'memory_bytes',
-           'check_fits', 'check_type', 'Config', 'check_params', 'check_choice', 'atomic_path', 'atomic_write',
-           'sha256_file', 'project_root', 'git_state', 'versions']
+           'check_fits', 'check_type', 'Config', 'injected_names', 'check_params', 'check_choice', 'atomic_path',
+           'atomic_write', 'sha256_file', 'project_root', 'git_state', 'versions']
 
 # %% ../nbs/00_core.ipynb #2dee5dc9
 class GeonbError(Exception):
@@ -151,12 +151,24 @@ class Config:
     def from_json(cls, s: str): return cls.from_dict(json.loads(s))
 
 # %% ../nbs/00_core.ipynb #10884b6e
+def injected_names(namespace: dict) -> list[str]:
+    "The names papermill assigned in its injected `# Parameters` cell, read from IPython's input history (`In`); [] when it injected none."
+    for src in namespace.get('In') or []:
+        if isinstance(src, str) and src.lstrip().startswith('# Parameters'):
+            try: body = ast.parse(src).body
+            except SyntaxError: return []
+            return [t.id for node in body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)]
+    return []
+
 def check_params(namespace: dict, # the notebook's globals(); its `__annotations__` declare the parameters
                  where: str = 'notebook', # the notebook's name, for messages
                 ) -> dict: # {name: checked value}
-    "Check every annotated notebook parameter against its declared type."
+    "Check every annotated notebook parameter against its declared type, and refuse a passed name the notebook does not declare."
     hints = namespace.get('__annotations__', {})
     if not hints: raise ConfigError(f"{where}: no annotated parameters found (expected `name: type = value` lines)")
+    unknown = [n for n in injected_names(namespace) if n not in hints]
+    if unknown:  # papermill itself only warns, and the run would go on with the default
+        raise ConfigError(f"{where}: unknown parameter(s) {unknown}; the notebook's parameters are {sorted(hints)}")
     return {k: check_type(k, namespace[k], tp, where) for k, tp in hints.items()}
 
 # %% ../nbs/00_core.ipynb #cdf58470

@@ -90,3 +90,12 @@ def test_console_command_geonb_ph_train():
     assert r.returncode == 2 and 'geonb ph-train: error: --gap-threshold' in r.stderr and 'Traceback' not in r.stderr
     r = run(BIN/'geonb', 'ph-train', '--help')
     assert r.returncode == 0 and '--gap-threshold' in r.stdout
+
+
+def test_an_empty_out_is_refused_rather_than_read_as_no_bundle(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `--out "$DIR"` with DIR unset: a mistake, not a request to write nothing
+    code = ph_train_cli(['--dataset', 'digits', '--epochs', '1', '--out', ''])
+    r = capsys.readouterr()
+    assert code == 2 and r.out == '' and r.err.strip().splitlines() == [
+        "geonb ph-train: error: --out: expected a folder path (leave --out out to write no bundle), found ''"], r.err
+    assert list(tmp_path.iterdir()) == []

@@ -98,6 +98,7 @@ CASES: list[Case] = [
     cli('cli ph-train', 'out holds unrelated files', 'ph-train', '--dataset', 'digits', '--out', '{S}/busy', setup='busy'),
     cli('cli ph-train', 'out is another run of other settings', 'ph-train', '--dataset', 'digits', '--epochs', '2', '--out', '{S}/phrun', setup='phrun'),
     cli('cli ph-train', 'out is another run of another dataset', 'ph-train', '--dataset', 'mnist5k', '--epochs', '1', '--out', '{S}/phrun', setup='phrun'),
+    cli('cli ph-train', 'out is an empty string', 'ph-train', '--dataset', 'digits', '--out', ''),
     cli('cli ph-train', 'out cannot be written', 'ph-train', '--dataset', 'digits', '--out', '/proc/geonb-run'),
 
     # -- geonb reproduce: the plan refuses before any kernel starts -----------------------------------------------
@@ -334,7 +335,7 @@ CASES: list[Case] = [
     nb('baseline', 'out_dir is a file', setup='file', out_dir='{S}/a_file'),
     nb('baseline', 'out_dir holds unrelated files', setup='busy', out_dir='{S}/busy'),
     nb('baseline', 'epochs is a word', epochs='three'), nb('baseline', 'lr nan', lr='nan'), nb('baseline', 'valid_fraction 1', valid_fraction=1.0),
-    nb('baseline', 'seed -1', seed=-1),
+    nb('baseline', 'seed -1', seed=-1), nb('baseline', 'a mistyped parameter name (epoch for epochs)', epoch=3),
     nb('pentachora', 'lr -0.5', lr=-0.5), nb('ska', 'K 1', K=1), nb('ph_training', 'lr fast', lr='fast'),
     nb('ph_claims', 'eps 0', eps=0.0), nb('david', 'scales with 300000 (memory)', scales='384,512,300000'),
     nb('conduit', 'image size not divisible by the patch', size=63),

@@ -454,6 +454,7 @@ def ph_train_cli(argv: list[str] | None = None) -> int: # arguments after `ph-tr
     "`geonb ph-train`: run PHTrainer from the command line; returns the exit status."
     try:
         a = _check_cli_args(ph_train_parser().parse_args(argv))
+        if a.out is not None and not a.out.strip(): raise _bad('--out', 'a folder path (leave --out out to write no bundle)', a.out)
         if a.out: _check_out(a.out, _cli_params(a))
         ds = load_dataset(a.dataset, download=a.download)
         trainer = PHTrainer(ds, epochs=a.epochs, hidden=a.hidden, lr=a.lr, batch_size=a.batch_size, gap_threshold=a.gap_threshold, seed=a.seed,
