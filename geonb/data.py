@@ -732,8 +732,16 @@ class Normalizer(torch.nn.Module):
         return (x.float().div(255) - self.mean) / self.std
 
 # %% ../nbs/01_data.ipynb #51f13ef8
-def stratified_subset(split: Split, per_class: int | None = None, fraction: float | None = None, seed: int = 0) -> tuple[Split, Split]:
+def stratified_subset(split: Split, per_class: int | None = None, fraction: float | None = None, seed: int = 0,
+                      name: str = 'per_class', # what the caller calls per_class, for the message
+                     ) -> tuple[Split, Split]:
     "Split off a seeded, stratified part of `split`: (the part, the rest)."
+    if per_class is not None:  # more than a class holds would silently give fewer than asked
+        classes, counts = torch.unique(split.labels, return_counts=True)
+        short = [(int(c), int(n)) for c, n in zip(classes, counts) if n < per_class]
+        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 0 or short:
+            raise InputError(f"{name}: expected an integer from 0 to {int(counts.min()) if len(counts) else 0} (the smallest class of this split), "
+                             f"found {per_class!r}" + (f"; {len(short)} class(es) have fewer, e.g. class {short[0][0]} with {short[0][1]}" if short else ""))
     g = torch.Generator().manual_seed(seed)
     part, rest = [], []
     for c in torch.unique(split.labels):

@@ -275,7 +275,7 @@ def cnn_encoder(data: Dataset, # its 'train' split trains the encoder; its 'test
                 progress: bool = True, # progress bars while training
                ) -> FrozenEncoder:
     "geonb's SmallCNN trained on `data['train']` and frozen: trained once per recipe, then read from the cache."
-    train = data['train'] if per_class <= 0 else stratified_subset(data['train'], per_class=per_class, seed=seed)[0]
+    train = data['train'] if per_class <= 0 else stratified_subset(data['train'], per_class=per_class, seed=seed, name='encoder_per_class')[0]
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, per_class=per_class, device=get_device(device).type)
     recipe, key = _encoder_recipe(data, len(train), **settings)
     path = feature_cache_dir(cache_dir)/'encoders'/f"cnn-{re.sub(r'[^A-Za-z0-9_.-]+', '_', data.name)}-{key[:20]}.safetensors"

