@@ -12,6 +12,7 @@ from conftest import papermill_real_notebook
     ('ph_training', ['-p', 'lr', 'fast'], "ConfigError: lr in ph_training.ipynb: expected 'auto' or a learning rate such as 1e-3, found 'fast'"),
     pytest.param('ska', ['-p', 'K', '1'], 'ConfigError: K in ska.ipynb: expected an integer >= 2, found 1', marks=pytest.mark.slow),
     ('ska', ['-p', 'invariance_pairs', '0.02:25,-0.01:50'], 'ConfigError: invariance_pairs in ska.ipynb: expected η > 0 and K >= 1 in each η:K pair, found [(-0.01, 50)]'),
+    pytest.param('ph_claims', ['-p', 'settings', 'digits@1000'], "ConfigError: settings in ph_claims.ipynb: 'digits@1000' asks for 1000 images per class; digits/train has 139", marks=pytest.mark.slow),
     ('ph_claims', ['-p', 'eps', '0.0'], 'ConfigError: eps in ph_claims.ipynb: expected a finite number > 0, found 0.0'),
     ('baseline', ['-p', 'epoch', '3'], "ConfigError: baseline.ipynb: unknown parameter(s) ['epoch']; the notebook's parameters are"),
     ('pentachora', ['-p', 'train_per_class', '1000000'], 'InputError: train_per_class in pentachora.ipynb: expected an integer from 0 to'),
