@@ -339,7 +339,9 @@ CASES: list[Case] = [
     nb('pentachora', 'lr -0.5', lr=-0.5), nb('pentachora', 'train_per_class above the smallest class', train_per_class=1000000),
     nb('david', 'train_per_class above the smallest class', train_per_class=1000000), nb('conduit', 'test_per_class above the smallest class', test_per_class=1000000),
     nb('ska', 'per_class above the smallest class', per_class=1000000), nb('ph_claims', 'a setting above the smallest class', settings='digits@1000'),
-    nb('ph_claims', 'a setting of a dataset not on disk', settings='cifar10'), nb('ska', 'K 1', K=1), nb('ph_training', 'lr fast', lr='fast'),
+    nb('ph_claims', 'a setting of a dataset not on disk', settings='cifar10'),
+    *[Case(f'notebook {n}', 'a dataset not on disk', 'notebook', (n, dict(dataset='cifar10')), env={'GEONB_DATA': '{S}/empty'})
+      for n in ('baseline', 'pentachora', 'david', 'conduit', 'ph_training')], nb('ska', 'K 1', K=1), nb('ph_training', 'lr fast', lr='fast'),
     nb('ph_claims', 'eps 0', eps=0.0), nb('david', 'scales with 300000 (memory)', scales='384,512,300000'),
     nb('conduit', 'image size not divisible by the patch', size=63),
     nb('conduit', 'unknown channel set', channels='SQ'), nb('conduit', 'unknown control', control='resnet'),
