@@ -14,11 +14,11 @@ from .runs import BundleError, read_records, runs_dir
 from .reproduce import PROFILES, Card, _yaml, cards_dir, load_card, registered_cards
 
 # %% auto #0
-__all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'NOTEBOOK_TEXT_LIMIT', 'NOTEBOOK_IMAGE_LIMIT', 'PUBLISHED_PROFILE', 'CardError',
-           'Claim', 'check_claims', 'profile_sessions', 'Collection', 'collect', 'measurement', 'why_not_measured',
-           'judge', 'table_row', 'protocol_text', 'card_data', 'check_rendered', 'collapse_progress', 'cap_text',
-           'slim_notebook', 'executed_notebooks', 'card_folder', 'ledger_sha256', 'render_card', 'judged_claims',
-           'verdict_counts_table', 'claims_markdown', 'render_index']
+__all__ = ['CLAIM_KEYS', 'RECORD_REF_KEYS', 'NOTEBOOK_TEXT_LIMIT', 'NOTEBOOK_IMAGE_LIMIT', 'NO_NOTEBOOK', 'PUBLISHED_PROFILE',
+           'CardError', 'Claim', 'check_claims', 'profile_sessions', 'Collection', 'collect', 'measurement',
+           'why_not_measured', 'judge', 'table_row', 'protocol_text', 'card_data', 'check_rendered',
+           'collapse_progress', 'cap_text', 'slim_notebook', 'executed_notebooks', 'card_folder', 'ledger_sha256',
+           'render_card', 'read_ledger', 'judged_claims', 'verdict_counts_table', 'claims_markdown', 'render_index']
 
 # %% ../nbs/91_cards.ipynb #86da2740
 class CardError(GeonbError, ValueError):
@@ -352,10 +352,12 @@ def slim_notebook(nb: dict, # an executed notebook as JSON
     return dict(nb, cells=cells, metadata=meta)
 
 # %% ../nbs/91_cards.ipynb #0755353b
+NO_NOTEBOOK = 'no executed notebook in the run folder'
+
 def _notebook_check(b: dict) -> tuple[bytes | None, str]:
     "The bundle's executed notebook (its bytes, read once) and the check it passed, or None and why it is not kept."
     nb = b['path']/f"{b['run']}.ipynb"
-    if not nb.is_file(): return None, 'no executed notebook in the run folder'
+    if not nb.is_file(): return None, NO_NOTEBOOK
     raw, recorded = nb.read_bytes(), b.get('entry', {}).get('notebook_sha256')
     if recorded: return (raw, 'sha256 recorded by the runner') if hashlib.sha256(raw).hexdigest() == recorded else (None, 'the notebook changed after the run (sha256 differs from session.json)')
     try: injected = json.loads(raw)['metadata']['papermill']['parameters']
@@ -373,7 +375,7 @@ def executed_notebooks(col: Collection, folder: Path) -> list[dict]:
     for b in sorted(col.bundles, key=lambda b: (order[b['run']], b['seed'])):
         raw, how = _notebook_check(b)
         row = dict(run=b['run'], seed=b['seed'], file=None, check=how)
-        if raw is None and ('changed after the run' in how or 'differ' in how):
+        if raw is None and how != NO_NOTEBOOK:  # there is one, but it cannot be shown as this run's
             warnings.warn(f"card {col.card}: the executed notebook of run {b['run']} seed {b['seed']} is left out: {how}")
         if raw is not None:
             target, text = dest/f"{b['run']}-seed{b['seed']}.ipynb", json.dumps(slim_notebook(json.loads(raw)), indent=1, ensure_ascii=False) + '\n'
@@ -484,6 +486,18 @@ def _ledger_collection(card: Card, ledger: dict) -> Collection:
     bundles = [dict(run=run, seed=seed, records=recs) for (run, seed), recs in by.items()]
     return Collection(card.name, ledger['profile'], bundles, ledger.get('failed', []), ledger.get('sessions', []), [])
 
+def read_ledger(p: Path) -> dict:
+    "A card's results.json, refused (CardError) when it is not JSON, not a ledger, or was edited after rendering."
+    again = 're-render the card with `geonb card render`'
+    try: ledger = json.loads(p.read_text())
+    except (OSError, ValueError) as e: raise CardError(f"{p}: not readable as JSON ({type(e).__name__}: {e}); {again}") from None
+    if not isinstance(ledger, dict) or ledger.get('profile') not in PROFILES or not isinstance(ledger.get('records', []), list):
+        raise CardError(f"{p}: expected a results.json written by `geonb card render` (a profile in {list(PROFILES)} and a list of records), "
+                        f"found {type(ledger).__name__} with profile {ledger.get('profile') if isinstance(ledger, dict) else None!r}")
+    if ledger.get('results_sha256') != ledger_sha256(ledger):
+        raise CardError(f"{p}: edited after the card was rendered (its results_sha256 does not match its content); {again}")
+    return ledger
+
 def _judged_claims(name: str, card: Card) -> tuple[list[dict], dict]:
     "A card's claims judged from its results.json files (quick profile first), and its verdict counts."
     found = [p for p in [card.folder/'results.json', *sorted(card.folder.glob('*/results.json'))] if p.exists()]
@@ -493,14 +507,7 @@ def _judged_claims(name: str, card: Card) -> tuple[list[dict], dict]:
     if not found: return [dict(card=name, link=f"cards/{name}/", claim='not reproduced yet', reports='', criterion='', measured='', verdict='', profile='')], counts
     rows = []
     for p in found:
-        try: ledger = json.loads(p.read_text())
-        except (OSError, ValueError) as e: raise CardError(f"{p}: not readable as JSON ({type(e).__name__}: {e}); re-render the card with `geonb card render`") from None
-        if not isinstance(ledger, dict) or ledger.get('profile') not in PROFILES or not isinstance(ledger.get('records', []), list):
-            raise CardError(f"{p}: expected a results.json written by `geonb card render` (a profile in {list(PROFILES)} and a list of records), "
-                            f"found {type(ledger).__name__} with profile {ledger.get('profile') if isinstance(ledger, dict) else None!r}")
-        if ledger.get('results_sha256') != ledger_sha256(ledger):
-            raise CardError(f"{p}: edited after the card was rendered (its results_sha256 does not match its content); "
-                            f"re-render the card with `geonb card render`")
+        ledger = read_ledger(p)
         row = dict(card=name, link=(card_folder(Path('cards')/name, ledger['profile'])/'README.md').as_posix(), profile=ledger['profile'])
         if 'records' not in ledger:  # a card rendered before records existed: its numbers cannot be judged here
             rows.append(dict(row, claim=f"rendered by an earlier geonb without typed records; rerun `geonb reproduce {name} --profile {ledger['profile']}`",

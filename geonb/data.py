@@ -596,6 +596,7 @@ def resize(images: torch.Tensor, # uint8 (N, C, H, W)
     out = F.interpolate(images.float(), size=(size, size), mode='bilinear', align_corners=False, antialias=True)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
+# %% ../nbs/01_data.ipynb #d37d5379
 def resize_bytes(name: str, # a registered dataset
                  size: int, # the side it is resized to
                 ) -> int:

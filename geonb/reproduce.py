@@ -627,12 +627,12 @@ def _has_gpus(client) -> bool:
 
 def _check_local_gpu(planned: list[PlannedRun]):
     "Refuse runs set to a CUDA device when they would run on this machine and it has none (before any kernel or folder)."
-    cuda = [r for r in planned if isinstance(r.params.get('device'), str) and r.params['device'].startswith('cuda')]
+    cuda = [r for r in planned if _needs_gpu(r)]  # the same rule that routes runs to GPU workers on a cluster
     if not cuda: return
     import torch  # only here: planning without a CUDA run does not load torch
     if not torch.cuda.is_available():
         r = cuda[0]
-        raise ReproduceError(f"run {r.card}/{r.run} seed={r.seed} sets device: {r.params['device']}, but CUDA is not available on this machine "
+        raise ReproduceError(f"run {r.card}/{r.run} seed={r.seed} sets device: {r.params.get('device', 'cuda (the notebook default)')}, but CUDA is not available on this machine "
                              f"({len(cuda)} such run(s)); use device: auto or cpu, or run them on a GPU machine or a cluster with GPU workers")
 
 def _check_gpus(client, planned: list[PlannedRun]):

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .core import Config, ConfigError, GeonbError, atomic_path, atomic_write, check_choice, get_device, sha256_file
+from .core import Config, ConfigError, GeonbError, atomic_path, atomic_write, check_choice, check_type, get_device, sha256_file
 from .data import Dataset, Normalizer, batch_indices, take
 from .results import Record, data_sizes
 from .runs import RunBundle, load_weights
@@ -56,17 +56,15 @@ TASKS = ('classify', 'reconstruct')
 LOSS_SELECTIONS = {'valid': 'epoch with the lowest validation loss', 'none': 'final weights',
                    'test': 'epoch with the lowest test loss (chosen on test)'}
 
+_KINDS = {int: 'an integer', float: 'a number', bool: 'True or False', str: 'a string'}
+
 def check_train_config(config: TrainConfig, where: str = 'TrainConfig') -> TrainConfig:
     "Refuse settings out of range, naming the setting, the range and the value found."
     c = config
-    for f in dataclasses.fields(c):  # the type first: a string where a number belongs is refused by name, not by a TypeError below
-        v, kind = getattr(c, f.name), f.type if isinstance(f.type, str) else getattr(f.type, '__name__', '')
-        if kind == 'int' and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
-            raise ConfigError(f"{f.name} in {where}: expected an integer, found {v!r} ({type(v).__name__})")
-        if kind == 'float' and (isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))):
-            raise ConfigError(f"{f.name} in {where}: expected a number, found {v!r} ({type(v).__name__})")
-        if kind == 'bool' and not isinstance(v, (bool, np.bool_)):
-            raise ConfigError(f"{f.name} in {where}: expected True or False, found {v!r} ({type(v).__name__})")
+    for name, tp in type(c).fields().items():  # the type first: a string where a number belongs is refused by name, not by a TypeError below
+        v = getattr(c, name)
+        try: check_type(name, v, tp, where)
+        except ConfigError: raise ConfigError(f"{name} in {where}: expected {_KINDS.get(tp, tp)}, found {v!r} ({type(v).__name__})") from None
     check_choice('select_split', c.select_split, SELECTIONS, where)
     check_choice('optimizer', c.optimizer, OPTIMIZERS, where); check_choice('schedule', c.schedule, SCHEDULES, where)
     get_device(c.device)  # an unknown device, or CUDA on a machine without it, is refused here: before any folder or bundle

@@ -402,9 +402,7 @@ def _tamper_session(s: Path, how: str):
         d = json.loads((s/'session.json').read_text()); d['runs'] = []; (s/'session.json').write_text(json.dumps(d))
     elif how == 'manifest-edit-result':
         m = json.loads((run/'manifest.json').read_text())
-        text = json.dumps(m)
-        m['status'] = m.get('status', 'complete')
-        m.setdefault('results', {})['accuracy'] = 0.999
+        m.setdefault('results', {})['accuracy'] = 0.999  # a number no hash covers, as a forger would add it
         (run/'manifest.json').write_text(json.dumps(m))
     elif how == 'manifest-empty-artifacts':
         m = json.loads((run/'manifest.json').read_text()); m['artifacts'] = {}
@@ -412,7 +410,7 @@ def _tamper_session(s: Path, how: str):
         for p in run.rglob('*'):
             if p.is_file() and p.name != 'manifest.json': p.unlink()
     elif how == 'records-edit':
-        r = run/'records.json'; r.write_text(r.read_text().replace('"accuracy"', '"accuracy"', 1).replace('0.', '0.9', 1))
+        r = run/'records.json'; r.write_text(r.read_text().replace('0.', '0.9', 1))  # the first number gains a digit
     elif how == 'records-truncate': r = run/'records.json'; r.write_bytes(r.read_bytes()[:40])
     elif how == 'weights-delete':
         for w in run.rglob('*.safetensors'): w.unlink()
